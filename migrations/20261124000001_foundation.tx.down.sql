@@ -1,0 +1,9 @@
+DROP TABLE IF EXISTS audit_events;
+DROP FUNCTION IF EXISTS audit_events_append_only();
+DROP TABLE IF EXISTS record_photos;
+DROP TABLE IF EXISTS card_records;
+DROP TABLE IF EXISTS card_templates;
+DROP TABLE IF EXISTS refresh_tokens;
+DROP TABLE IF EXISTS operators;
+DROP TABLE IF EXISTS server_settings;
+DROP TABLE IF EXISTS organisations;
