@@ -69,8 +69,12 @@ func Validation(fields ...FieldError) *Error {
 // NotFoundf is shorthand for a NOT_FOUND error.
 func NotFoundf(format string, args ...any) *Error { return New(NotFound, format, args...) }
 
-// CodeOf returns the code of err, or Internal when err is not an *Error.
+// CodeOf returns the code of err: "" for nil, Internal when err is not an
+// *Error.
 func CodeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Code

@@ -30,9 +30,9 @@ type Operator struct {
 // Session is what a successful login or refresh hands out.
 type Session struct {
 	AccessToken      string
-	AccessExpiresAt  time.Time
+	AccessTokenExpiresAt  time.Time
 	RefreshToken     string
-	RefreshExpiresAt time.Time
+	RefreshTokenExpiresAt time.Time
 	Operator         *Operator
 }
 
@@ -175,7 +175,7 @@ func (s *Service) openSession(ctx context.Context, tx bun.IDB, op *Operator, fam
 		family, op.ID, op.OrgID, refreshHash, refreshExp).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("auth: store refresh token: %w", err)
 	}
-	return &Session{AccessToken: access, AccessExpiresAt: accessExp, RefreshToken: refresh, RefreshExpiresAt: refreshExp, Operator: op}, nil
+	return &Session{AccessToken: access, AccessTokenExpiresAt: accessExp, RefreshToken: refresh, RefreshTokenExpiresAt: refreshExp, Operator: op}, nil
 }
 
 var errBadRefresh = apperr.New(apperr.Unauthenticated, "refresh token is invalid, expired or revoked")

@@ -1,0 +1,22 @@
+// Package graph is Lintel's GraphQL layer: gqlgen's generated executor,
+// thin resolvers that parse arguments, call one internal service and
+// convert its result, and the HTTP wiring of the GraphQL endpoint
+// (transports, limits, error presenter, role directive, dataloaders).
+package graph
+
+//go:generate go tool gqlgen generate --config ../gqlgen.yml
+
+import (
+	"github.com/lintel/lintel/internal/auth"
+	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/records"
+	"github.com/lintel/lintel/internal/templates"
+)
+
+// Resolver holds the domain services the resolvers call.
+type Resolver struct {
+	Auth      *auth.Service
+	Templates *templates.Service
+	Records   *records.Service
+	Events    *events.Broker
+}

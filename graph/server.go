@@ -1,0 +1,210 @@
+package graph
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/auth"
+	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/requestid"
+)
+
+// Options are the public-server limits of the GraphQL endpoint.
+type Options struct {
+	Introspection  bool
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
+	MaxDepth       int
+	MaxComplexity  int
+	// AllowedOrigins are host patterns (path.Match syntax, e.g.
+	// "console.example.com" or "*.example.com") whose pages may open
+	// WebSocket subscriptions; same-origin pages always may.
+	AllowedOrigins []string
+	Logger         *slog.Logger
+}
+
+// NewHandler returns the /graphql handler: GraphQL over HTTP (GET and POST,
+// application/graphql-response+json), multipart uploads, and subscriptions
+// over graphql-transport-ws.
+func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
+	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{HasRole: hasRole}}))
+	srv.AddTransport(transport.Websocket{
+		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}},
+		InitFunc:       websocketInit(signer),
+		InitTimeout:    10 * time.Second,
+		// graphql-transport-ws ping/pong: a client that stops answering is
+		// dropped after two intervals.
+		PingPongInterval: 15 * time.Second,
+		PayloadReadLimit: &opts.MaxBodyBytes,
+	})
+	srv.AddTransport(transport.GET{UseGrapQLResponseJsonByDefault: true})
+	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})
+	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.MaxUploadBytes, MaxMemory: 8 << 20})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if opts.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
+	srv.Use(depthLimit{max: opts.MaxDepth})
+	srv.SetErrorPresenter(errorPresenter(opts.Logger))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		opts.Logger.ErrorContext(ctx, "panic in resolver", "panic", v, "request_id", requestid.From(ctx))
+		return apperr.New(apperr.Internal, "internal error")
+	})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(withLoaders(ctx, r))
+	})
+	return authenticate(signer, limitBody(opts, srv))
+}
+
+// limitBody caps request bodies (gqlgen reads them without a limit) and
+// refuses multipart requests that are not preflighted: a browser sends a
+// multipart form cross-site without asking, so without this an upload
+// mutation would be open to CSRF.
+func limitBody(opts Options, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		limit := opts.MaxBodyBytes
+		if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			if r.Header.Get("GraphQL-Require-Preflight") == "" && r.Header.Get("Apollo-Require-Preflight") == "" {
+				writeError(w, http.StatusBadRequest, apperr.New(apperr.Invalid,
+					"multipart requests must carry a GraphQL-Require-Preflight header (CSRF protection)"))
+				return
+			}
+			limit = opts.MaxUploadBytes + 1<<20
+		}
+		if r.ContentLength > limit {
+			writeError(w, http.StatusRequestEntityTooLarge, apperr.New(apperr.TooLarge, "request body is %d bytes, at most %d allowed", r.ContentLength, limit))
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate puts the caller named by a Bearer token into the request
+// context; a request without a token stays anonymous, one with a bad token
+// is refused.
+func authenticate(signer *auth.Signer, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := r.Header.Get("Authorization")
+		if h == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok {
+			writeError(w, http.StatusUnauthorized, apperr.New(apperr.Unauthenticated, "Authorization must be \"Bearer <access token>\""))
+			return
+		}
+		p, err := signer.Verify(strings.TrimSpace(token))
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(caller.WithPrincipal(r.Context(), p)))
+	})
+}
+
+// Authenticator returns the Bearer-token middleware for other endpoints
+// (such as photo downloads) that need the same caller.
+func Authenticator(signer *auth.Signer) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return authenticate(signer, next) }
+}
+
+// closeForbidden is the graphql-transport-ws close code for a refused
+// connection_init.
+const closeForbidden = 4403
+
+func websocketInit(signer *auth.Signer) transport.WebsocketInitFunc {
+	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
+		token := payload.Authorization()
+		if token == "" {
+			token = payload.GetString("token")
+		}
+		token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
+		if token == "" {
+			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry an Authorization access token")
+		}
+		p, err := signer.Verify(token)
+		if err != nil {
+			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
+		}
+		return caller.WithPrincipal(ctx, p), nil, nil
+	}
+}
+
+// hasRole implements the @hasRole directive.
+func hasRole(ctx context.Context, _ any, next graphql.Resolver, role caller.Role) (any, error) {
+	if _, err := caller.Require(ctx, role); err != nil {
+		return nil, err
+	}
+	return next(ctx)
+}
+
+// writeError answers a request refused before GraphQL execution in the
+// GraphQL response shape.
+func writeError(w http.ResponseWriter, status int, err error) {
+	e, ok := apperr.As(err)
+	if !ok {
+		e = apperr.New(apperr.Internal, "internal error")
+	}
+	w.Header().Set("Content-Type", "application/graphql-response+json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{
+		"errors": []map[string]any{{"message": e.Message, "extensions": map[string]any{"code": e.Code}}},
+	})
+}
+
+// errorPresenter turns domain errors into GraphQL errors with
+// extensions.code and hides everything else.
+func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
+	return func(ctx context.Context, err error) *gqlerror.Error {
+		gqlErr := graphql.DefaultErrorPresenter(ctx, err)
+		if e, ok := apperr.As(err); ok {
+			gqlErr.Message = e.Message
+			if gqlErr.Extensions == nil {
+				gqlErr.Extensions = map[string]any{}
+			}
+			gqlErr.Extensions["code"] = string(e.Code)
+			if len(e.Fields) > 0 {
+				gqlErr.Extensions["fields"] = e.Fields
+			}
+			for k, v := range e.Extra {
+				gqlErr.Extensions[k] = v
+			}
+			return gqlErr
+		}
+		var existing *gqlerror.Error
+		if errors.As(err, &existing) && existing.Extensions != nil && existing.Extensions["code"] != nil {
+			// gqlgen's own parse and validation errors already carry a code.
+			return gqlErr
+		}
+		if errors.As(err, &existing) && existing.Err == nil && existing.Rule != "" {
+			return gqlErr
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			gqlErr.Message = "request cancelled"
+			gqlErr.Extensions = map[string]any{"code": string(apperr.Unavailable)}
+			return gqlErr
+		}
+		log.ErrorContext(ctx, "internal error", "err", err, "path", gqlErr.Path.String(), "request_id", requestid.From(ctx))
+		gqlErr.Message = "internal error"
+		gqlErr.Extensions = map[string]any{"code": string(apperr.Internal), "requestId": requestid.From(ctx)}
+		return gqlErr
+	}
+}

@@ -1,0 +1,197 @@
+// Package config is Lintel's one typed configuration. Every option has a
+// command-line flag, an environment variable and a default; flags win over
+// the environment, which wins over the default. The README's table is the
+// list in Options below.
+package config
+
+import (
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `lintel serve` can be told.
+type Config struct {
+	Addr           string
+	DataDir        string
+	DatabaseURL    string
+	DBMaxConns     int
+	LogLevel       string
+	LogFormat      string
+	Introspection  string // "auto", "on" or "off"
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
+	PhotoMaxBytes  int64
+	MaxQueryDepth  int
+	MaxComplexity  int
+	AllowedOrigins string
+	JWTSecret      string
+	AccessTTL      time.Duration
+	RefreshTTL     time.Duration
+	ShutdownGrace  time.Duration
+	BootstrapOrg   string
+	BootstrapEmail string
+}
+
+// Option describes one setting for flags, environment and documentation.
+type Option struct {
+	Flag, Env, Default, Usage string
+	set                       func(c *Config, v string) error
+}
+
+func str(p func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *p(c) = v; return nil }
+}
+
+func integer(p func(*Config) *int) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func bytesize(p func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := ParseBytes(v)
+		if err != nil {
+			return err
+		}
+		*p(c) = n
+		return nil
+	}
+}
+
+func duration(p func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (e.g. 15m)", v)
+		}
+		*p(c) = d
+		return nil
+	}
+}
+
+// Options lists every setting.
+var Options = []Option{
+	{"addr", "LINTEL_ADDR", "127.0.0.1:8080", "HTTP listen address", str(func(c *Config) *string { return &c.Addr })},
+	{"data-dir", "LINTEL_DATA_DIR", "./data", "directory of the embedded PostgreSQL (used when no database URL is set)", str(func(c *Config) *string { return &c.DataDir })},
+	{"database-url", "DATABASE_URL", "", "PostgreSQL URL; empty starts the embedded PostgreSQL in the data directory", str(func(c *Config) *string { return &c.DatabaseURL })},
+	{"db-max-conns", "LINTEL_DB_MAX_CONNS", "20", "connection pool size per process", integer(func(c *Config) *int { return &c.DBMaxConns })},
+	{"log-level", "LINTEL_LOG_LEVEL", "info", "debug, info, warn or error", str(func(c *Config) *string { return &c.LogLevel })},
+	{"log-format", "LINTEL_LOG_FORMAT", "json", "json or text", str(func(c *Config) *string { return &c.LogFormat })},
+	{"introspection", "LINTEL_INTROSPECTION", "auto", "GraphQL introspection: on, off, or auto (on with the embedded database only)", str(func(c *Config) *string { return &c.Introspection })},
+	{"max-body", "LINTEL_MAX_BODY", "1MiB", "largest GraphQL request body (non-upload)", bytesize(func(c *Config) *int64 { return &c.MaxBodyBytes })},
+	{"max-upload", "LINTEL_MAX_UPLOAD", "64MiB", "largest multipart upload", bytesize(func(c *Config) *int64 { return &c.MaxUploadBytes })},
+	{"max-photo", "LINTEL_MAX_PHOTO", "5MiB", "largest record photo", bytesize(func(c *Config) *int64 { return &c.PhotoMaxBytes })},
+	{"max-query-depth", "LINTEL_MAX_QUERY_DEPTH", "12", "deepest GraphQL selection allowed", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
+	{"max-query-complexity", "LINTEL_MAX_QUERY_COMPLEXITY", "5000", "largest GraphQL query complexity allowed", integer(func(c *Config) *int { return &c.MaxComplexity })},
+	{"allowed-origins", "LINTEL_ALLOWED_ORIGINS", "", "comma-separated host patterns of web consoles allowed to open WebSockets (same origin always is)", str(func(c *Config) *string { return &c.AllowedOrigins })},
+	{"jwt-secret", "LINTEL_JWT_SECRET", "", "base64 key (≥32 bytes) signing access tokens; empty generates one and stores it in the database", str(func(c *Config) *string { return &c.JWTSecret })},
+	{"access-ttl", "LINTEL_ACCESS_TTL", "15m", "lifetime of access tokens", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
+	{"refresh-ttl", "LINTEL_REFRESH_TTL", "720h", "lifetime of refresh tokens", duration(func(c *Config) *time.Duration { return &c.RefreshTTL })},
+	{"shutdown-grace", "LINTEL_SHUTDOWN_GRACE", "15s", "how long shutdown waits for requests in flight", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+	{"bootstrap-org", "LINTEL_BOOTSTRAP_ORG", "Default organisation", "name of the organisation created on first start", str(func(c *Config) *string { return &c.BootstrapOrg })},
+	{"bootstrap-email", "LINTEL_BOOTSTRAP_EMAIL", "admin@lintel.local", "e-mail of the admin created on first start", str(func(c *Config) *string { return &c.BootstrapEmail })},
+}
+
+// Load parses args (without the subcommand) over the environment over the
+// defaults.
+func Load(name string, args []string, getenv func(string) string) (*Config, []string, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	values := map[string]*string{}
+	for _, o := range Options {
+		v := o.Default
+		if env := getenv(o.Env); env != "" {
+			v = env
+		}
+		values[o.Flag] = fs.String(o.Flag, v, fmt.Sprintf("%s (env %s)", o.Usage, o.Env))
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	for _, o := range Options {
+		if err := o.set(c, *values[o.Flag]); err != nil {
+			return nil, nil, fmt.Errorf("--%s / %s: %w", o.Flag, o.Env, err)
+		}
+	}
+	if c.Introspection != "auto" && c.Introspection != "on" && c.Introspection != "off" {
+		return nil, nil, fmt.Errorf("--introspection: must be on, off or auto")
+	}
+	return c, fs.Args(), nil
+}
+
+// FromEnv loads with no flags, from the process environment.
+func FromEnv() (*Config, error) {
+	c, _, err := Load("lintel", nil, os.Getenv)
+	return c, err
+}
+
+// IntrospectionEnabled resolves "auto": introspection helps a developer on
+// the embedded database and is off for a production database.
+func (c *Config) IntrospectionEnabled() bool {
+	switch c.Introspection {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return c.DatabaseURL == ""
+}
+
+// Origins returns the WebSocket origin allowlist.
+func (c *Config) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.AllowedOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// SigningKey decodes the configured JWT secret, if any.
+func (c *Config) SigningKey() ([]byte, error) {
+	if c.JWTSecret == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(c.JWTSecret)
+	if err != nil {
+		return nil, fmt.Errorf("LINTEL_JWT_SECRET is not base64: %w", err)
+	}
+	if len(k) < 32 {
+		return nil, fmt.Errorf("LINTEL_JWT_SECRET must decode to at least 32 bytes, got %d", len(k))
+	}
+	return k, nil
+}
+
+// ParseBytes reads sizes like 512, 64KiB, 5MiB, 1GiB (or KB/MB/GB as powers
+// of 1000).
+func ParseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(t, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 5MiB)", s)
+	}
+	return n * mult, nil
+}

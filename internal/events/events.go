@@ -1,0 +1,184 @@
+// Package events carries change notifications between Lintel processes
+// through PostgreSQL LISTEN/NOTIFY. Writers call Notify inside the
+// transaction of the change, so an event is delivered if and only if the
+// change commits; every process runs one Broker holding a dedicated LISTEN
+// connection and fans events out to its local subscribers.
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/uptrace/bun"
+)
+
+// Channel is the one PostgreSQL notification channel Lintel uses.
+const Channel = "lintel_events"
+
+// Event is a small notice that something changed; subscribers load the
+// current state themselves (so a payload never exceeds NOTIFY's 8 kB and
+// never carries data the subscriber may not see).
+type Event struct {
+	Org   uuid.UUID       `json:"org"`
+	Topic string          `json:"topic"`
+	Kind  string          `json:"kind"`
+	ID    string          `json:"id,omitempty"`
+	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// Notify queues ev on db; PostgreSQL delivers it when the transaction
+// commits and drops it when it rolls back.
+func Notify(ctx context.Context, db bun.IDB, ev Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("events: encode: %w", err)
+	}
+	if _, err := db.NewRaw(`SELECT pg_notify(?, ?)`, Channel, string(payload)).Exec(ctx); err != nil {
+		return fmt.Errorf("events: notify %s: %w", ev.Topic, err)
+	}
+	return nil
+}
+
+// subscriberBuffer is how many undelivered events a subscriber may hold;
+// one that falls further behind is cut off rather than slowing anyone.
+const subscriberBuffer = 256
+
+type subscriber struct {
+	org  uuid.UUID
+	ch   chan Event
+	once sync.Once
+}
+
+func (s *subscriber) close() { s.once.Do(func() { close(s.ch) }) }
+
+// Broker listens for events and delivers them to this process's
+// subscribers.
+type Broker struct {
+	connConfig *pgx.ConnConfig
+	log        *slog.Logger
+
+	mu     sync.Mutex
+	topics map[string]map[*subscriber]struct{}
+
+	connected atomic.Bool
+	dropped   atomic.Int64
+}
+
+// NewBroker returns a broker that listens with its own connection made from
+// connConfig (not a pool connection: LISTEN needs a connection for itself).
+func NewBroker(connConfig *pgx.ConnConfig, log *slog.Logger) *Broker {
+	return &Broker{connConfig: connConfig.Copy(), log: log, topics: map[string]map[*subscriber]struct{}{}}
+}
+
+// Connected reports whether the LISTEN connection is up (for /readyz).
+func (b *Broker) Connected() bool { return b.connected.Load() }
+
+// Dropped counts subscribers cut off for falling behind.
+func (b *Broker) Dropped() int64 { return b.dropped.Load() }
+
+// Run listens until ctx ends, reconnecting with backoff when the database
+// goes away.
+func (b *Broker) Run(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := b.listen(ctx)
+		b.connected.Store(false)
+		if ctx.Err() != nil {
+			return
+		}
+		b.log.Warn("event listener disconnected; reconnecting", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (b *Broker) listen(ctx context.Context) error {
+	connectCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	conn, err := pgx.ConnectConfig(connectCtx, b.connConfig)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("events: connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	if _, err := conn.Exec(ctx, "LISTEN "+Channel); err != nil {
+		return fmt.Errorf("events: listen: %w", err)
+	}
+	b.connected.Store(true)
+	b.log.Debug("event listener connected")
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("events: wait: %w", err)
+		}
+		var ev Event
+		if err := json.Unmarshal([]byte(n.Payload), &ev); err != nil {
+			b.log.Warn("ignoring malformed event", "payload", n.Payload, "err", err)
+			continue
+		}
+		b.Publish(ev)
+	}
+}
+
+// Publish delivers ev to this process's subscribers of its topic and
+// organisation without ever blocking: a subscriber whose buffer is full is
+// closed, and must resubscribe and reload.
+func (b *Broker) Publish(ev Event) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for s := range b.topics[ev.Topic] {
+		if s.org != ev.Org {
+			continue
+		}
+		select {
+		case s.ch <- ev:
+		default:
+			b.dropped.Add(1)
+			delete(b.topics[ev.Topic], s)
+			s.close()
+		}
+	}
+}
+
+// Subscribe returns a channel of the events of topic in organisation org.
+// The channel is closed when ctx ends or when the subscriber falls behind.
+func (b *Broker) Subscribe(ctx context.Context, org uuid.UUID, topic string) <-chan Event {
+	s := &subscriber{org: org, ch: make(chan Event, subscriberBuffer)}
+	b.mu.Lock()
+	if b.topics[topic] == nil {
+		b.topics[topic] = map[*subscriber]struct{}{}
+	}
+	b.topics[topic][s] = struct{}{}
+	b.mu.Unlock()
+	context.AfterFunc(ctx, func() {
+		b.mu.Lock()
+		delete(b.topics[topic], s)
+		if len(b.topics[topic]) == 0 {
+			delete(b.topics, topic)
+		}
+		b.mu.Unlock()
+		s.close()
+	})
+	return s.ch
+}
+
+// Subscribers counts this process's current subscribers (for metrics).
+func (b *Broker) Subscribers() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, subs := range b.topics {
+		n += len(subs)
+	}
+	return n
+}
