@@ -18,8 +18,8 @@ var _ interface {
 	graphql.OperationContextMutator
 } = depthLimit{}
 
-func (depthLimit) ExtensionName() string                        { return "DepthLimit" }
-func (depthLimit) Validate(graphql.ExecutableSchema) error      { return nil }
+func (depthLimit) ExtensionName() string                   { return "DepthLimit" }
+func (depthLimit) Validate(graphql.ExecutableSchema) error { return nil }
 func (d depthLimit) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if d.max <= 0 || oc.Operation == nil {
 		return nil

@@ -29,11 +29,11 @@ type Operator struct {
 
 // Session is what a successful login or refresh hands out.
 type Session struct {
-	AccessToken      string
+	AccessToken           string
 	AccessTokenExpiresAt  time.Time
-	RefreshToken     string
+	RefreshToken          string
 	RefreshTokenExpiresAt time.Time
-	Operator         *Operator
+	Operator              *Operator
 }
 
 // Config tunes the service.
