@@ -135,7 +135,7 @@ func (r *Resolver) readPhoto(_ context.Context, up *graphql.Upload) (*records.Ph
 	if up == nil {
 		return nil, nil
 	}
-	limit := r.Records.PhotoMaxBytes()
+	limit := r.RecordService.PhotoMaxBytes()
 	data, err := io.ReadAll(io.LimitReader(up.File, limit+1))
 	if err != nil {
 		return nil, apperr.New(apperr.Invalid, "photo: upload could not be read: %v", err)

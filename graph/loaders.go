@@ -24,7 +24,7 @@ type loadersKey struct{}
 func withLoaders(ctx context.Context, r *Resolver) context.Context {
 	l := &loaders{
 		templates: dataloadgen.NewMappedLoader(func(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]*templates.Template, error) {
-			return r.Templates.ByIDs(ctx, ids)
+			return r.TemplateService.ByIDs(ctx, ids)
 		}, dataloadgen.WithWait(time.Millisecond)),
 	}
 	return context.WithValue(ctx, loadersKey{}, l)
@@ -33,7 +33,7 @@ func withLoaders(ctx context.Context, r *Resolver) context.Context {
 func loadTemplate(ctx context.Context, r *Resolver, id uuid.UUID) (*templates.Template, error) {
 	l, _ := ctx.Value(loadersKey{}).(*loaders)
 	if l == nil {
-		return r.Templates.Get(ctx, id)
+		return r.TemplateService.Get(ctx, id)
 	}
 	t, err := l.templates.Load(ctx, id)
 	if errors.Is(err, dataloadgen.ErrNotFound) || (err == nil && t == nil) {

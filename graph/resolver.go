@@ -4,7 +4,7 @@
 // (transports, limits, error presenter, role directive, dataloaders).
 package graph
 
-//go:generate go tool gqlgen generate --config ../gqlgen.yml
+//go:generate sh -c "cd .. && go tool gqlgen generate"
 
 import (
 	"github.com/lintel/lintel/internal/auth"
@@ -15,8 +15,8 @@ import (
 
 // Resolver holds the domain services the resolvers call.
 type Resolver struct {
-	Auth      *auth.Service
-	Templates *templates.Service
-	Records   *records.Service
-	Events    *events.Broker
+	Auth            *auth.Service
+	TemplateService *templates.Service
+	RecordService   *records.Service
+	Events          *events.Broker
 }

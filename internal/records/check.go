@@ -61,6 +61,7 @@ func check(t *templates.Template, st *state, fs *apperr.Fields) {
 		st.CardID = c
 	}
 	st.UniqueIdentifier = strings.TrimSpace(st.UniqueIdentifier)
+	identifierErrors := len(*fs)
 	switch {
 	case st.UniqueIdentifier == "":
 		fs.Add("input.uniqueIdentifier", "is required")
@@ -83,7 +84,8 @@ func check(t *templates.Template, st *state, fs *apperr.Fields) {
 		fs.Add("input.barcodeValue", "must be at most %d characters", maxBarcodeLength)
 	}
 	st.RecipientEmail = strings.ToLower(strings.TrimSpace(st.RecipientEmail))
-	if st.RecipientEmail == "" && t.UniqueIdentifierKind == templates.IdentifierEmail {
+	identifierOK := len(*fs) == identifierErrors
+	if st.RecipientEmail == "" && t.UniqueIdentifierKind == templates.IdentifierEmail && identifierOK {
 		st.RecipientEmail = st.UniqueIdentifier
 	}
 	if st.RecipientEmail != "" && !isEmail(st.RecipientEmail) {

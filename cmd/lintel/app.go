@@ -1,0 +1,173 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lintel/lintel/graph"
+	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/auth"
+	"github.com/lintel/lintel/internal/config"
+	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/httpx"
+	"github.com/lintel/lintel/internal/jobs"
+	"github.com/lintel/lintel/internal/records"
+	"github.com/lintel/lintel/internal/store"
+	"github.com/lintel/lintel/internal/templates"
+)
+
+// app is one running Lintel server minus its listener: the services, the
+// background workers and the HTTP handler. Tests build it on a test
+// database and serve it with httptest.
+type app struct {
+	handler   http.Handler
+	bootstrap *auth.BootstrapResult
+	broker    *events.Broker
+	river     *jobs.Client
+
+	cancelRun  context.CancelFunc
+	background sync.WaitGroup
+	stopOnce   sync.Once
+}
+
+func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Logger) (*app, error) {
+	configuredKey, err := cfg.SigningKey()
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	key, err := auth.SigningKey(ctx, db.Bun, configuredKey)
+	if err != nil {
+		return nil, err
+	}
+	authCfg := auth.DefaultConfig()
+	authCfg.AccessTTL, authCfg.RefreshTTL = cfg.AccessTTL, cfg.RefreshTTL
+	signer, err := auth.NewSigner(key, cfg.AccessTTL)
+	if err != nil {
+		return nil, err
+	}
+	authSvc := auth.NewService(db.Bun, signer, authCfg)
+	boot, err := authSvc.Bootstrap(ctx, cfg.BootstrapOrg, cfg.BootstrapEmail)
+	if err != nil {
+		return nil, err
+	}
+
+	templateSvc := templates.NewService(db.Bun)
+	recordCfg := records.DefaultConfig()
+	recordCfg.PhotoMaxBytes = cfg.PhotoMaxBytes
+	recordSvc := records.NewService(db.Bun, templateSvc, recordCfg)
+
+	river, err := jobs.NewClient(db, log, jobs.Config{})
+	if err != nil {
+		return nil, err
+	}
+	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
+	a := &app{bootstrap: boot, river: river, cancelRun: cancelRun}
+	broker := events.NewBroker(db.Pool.Config().ConnConfig, log)
+	a.broker = broker
+	a.background.Go(func() { broker.Run(runCtx) })
+	if err := river.Start(runCtx); err != nil {
+		cancelRun()
+		a.background.Wait()
+		return nil, fmt.Errorf("start job runner: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lintel_subscribers", Help: "Event subscribers on this process."},
+		func() float64 { return float64(broker.Subscribers()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "lintel_db_pool_acquired_conns", Help: "Database connections in use."},
+		func() float64 { return float64(db.Pool.Stat().AcquiredConns()) }))
+	metrics := httpx.NewMetrics(reg)
+
+	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker}
+	gql := graph.NewHandler(resolver, signer, graph.Options{
+		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
+		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("/graphql", httpx.Wrap(log, metrics, "graphql", gql))
+	if cfg.IntrospectionEnabled() {
+		mux.Handle("GET /{$}", httpx.Wrap(log, metrics, "graphiql", playground.Handler("Lintel", "/graphql")))
+	}
+	mux.Handle("GET /records/{id}/photo", httpx.Wrap(log, metrics, "photo", graph.Authenticator(signer)(photoHandler(recordSvc))))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		pingCtx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		var problems []string
+		if err := db.Ping(pingCtx); err != nil {
+			problems = append(problems, "database: "+err.Error())
+		}
+		if !broker.Connected() {
+			problems = append(problems, "event listener: not connected")
+		}
+		if len(problems) > 0 {
+			http.Error(w, strings.Join(problems, "\n"), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ready\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	a.handler = mux
+	return a, nil
+}
+
+// stop ends the background work, waiting at most a few seconds.
+func (a *app) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a.stopWithin(ctx)
+}
+
+func (a *app) stopWithin(ctx context.Context) {
+	a.stopOnce.Do(func() {
+		if err := a.river.Stop(ctx); err != nil {
+			_ = a.river.StopAndCancel(context.Background())
+		}
+		a.cancelRun()
+		a.background.Wait()
+	})
+}
+
+// photoHandler serves a record's photo to a caller of its organisation.
+func photoHandler(svc *records.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := uuid.Parse(r.PathValue("id"))
+		if err != nil {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		ct, data, err := svc.GetPhoto(r.Context(), id)
+		switch apperr.CodeOf(err) {
+		case "":
+		case apperr.Unauthenticated:
+			http.Error(w, "authentication required", http.StatusUnauthorized)
+			return
+		case apperr.Forbidden:
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		case apperr.NotFound:
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		default:
+			http.Error(w, "internal error", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", ct)
+		w.Header().Set("Cache-Control", "private, max-age=60")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write(data)
+	})
+}
