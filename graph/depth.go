@@ -59,3 +59,41 @@ func selectionDepth(set ast.SelectionSet, visiting map[string]bool) int {
 	}
 	return deepest
 }
+
+// introspectionOff answers an introspection query on a server that has it
+// disabled with a clear validation error instead of an internal one.
+type introspectionOff struct{}
+
+func (introspectionOff) ExtensionName() string                   { return "IntrospectionOff" }
+func (introspectionOff) Validate(graphql.ExecutableSchema) error { return nil }
+func (introspectionOff) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation == nil || !selectsIntrospection(oc.Operation.SelectionSet, map[string]bool{}) {
+		return nil
+	}
+	err := gqlerror.Errorf("introspection is disabled on this server")
+	err.Extensions = map[string]any{"code": "GRAPHQL_VALIDATION_FAILED"}
+	return err
+}
+
+func selectsIntrospection(set ast.SelectionSet, visiting map[string]bool) bool {
+	for _, sel := range set {
+		switch s := sel.(type) {
+		case *ast.Field:
+			if s.Name == "__schema" || s.Name == "__type" {
+				return true
+			}
+		case *ast.InlineFragment:
+			if selectsIntrospection(s.SelectionSet, visiting) {
+				return true
+			}
+		case *ast.FragmentSpread:
+			if s.Definition != nil && !visiting[s.Name] {
+				visiting[s.Name] = true
+				if selectsIntrospection(s.Definition.SelectionSet, visiting) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}

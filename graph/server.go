@@ -1,9 +1,11 @@
 package graph
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -18,9 +20,11 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/lintel/lintel/graph/model"
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/requestid"
 )
 
@@ -42,7 +46,19 @@ type Options struct {
 // application/graphql-response+json), multipart uploads, and subscriptions
 // over graphql-transport-ws.
 func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
-	srv := handler.New(NewExecutableSchema(Config{Resolvers: r, Directives: DirectiveRoot{HasRole: hasRole}}))
+	cfg := Config{Resolvers: r, Directives: DirectiveRoot{HasRole: hasRole}}
+	// A list costs its page size times what each element costs, so a
+	// query asking for 500 records with deep selections is priced as such.
+	cfg.Complexity.Query.Records = func(child int, _ string, _ *model.RecordFilter, _ *model.RecordOrder, first *int, _ *string, last *int, _ *string) int {
+		n := records.DefaultPageSize
+		if first != nil {
+			n = *first
+		} else if last != nil {
+			n = *last
+		}
+		return 1 + max(n, 1)*child
+	}
+	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}},
 		InitFunc:       websocketInit(signer),
@@ -58,6 +74,8 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opts.Introspection {
 		srv.Use(extension.Introspection{})
+	} else {
+		srv.Use(introspectionOff{})
 	}
 	srv.Use(extension.FixedComplexityLimit(opts.MaxComplexity))
 	srv.Use(depthLimit{max: opts.MaxDepth})
@@ -92,6 +110,16 @@ func limitBody(opts Options, next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, limit)
+		if r.ContentLength < 0 && r.Method == http.MethodPost && !strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
+			// gqlgen answers a failed body read with 200; read a body of
+			// unknown length here so an oversized one gets a proper 413.
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				writeError(w, http.StatusRequestEntityTooLarge, apperr.New(apperr.TooLarge, "request body is over %d bytes", limit))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

@@ -93,7 +93,7 @@ var Options = []Option{
 	{"max-upload", "LINTEL_MAX_UPLOAD", "64MiB", "largest multipart upload", bytesize(func(c *Config) *int64 { return &c.MaxUploadBytes })},
 	{"max-photo", "LINTEL_MAX_PHOTO", "5MiB", "largest record photo", bytesize(func(c *Config) *int64 { return &c.PhotoMaxBytes })},
 	{"max-query-depth", "LINTEL_MAX_QUERY_DEPTH", "12", "deepest GraphQL selection allowed", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
-	{"max-query-complexity", "LINTEL_MAX_QUERY_COMPLEXITY", "5000", "largest GraphQL query complexity allowed", integer(func(c *Config) *int { return &c.MaxComplexity })},
+	{"max-query-complexity", "LINTEL_MAX_QUERY_COMPLEXITY", "20000", "largest GraphQL query complexity allowed", integer(func(c *Config) *int { return &c.MaxComplexity })},
 	{"allowed-origins", "LINTEL_ALLOWED_ORIGINS", "", "comma-separated host patterns of web consoles allowed to open WebSockets (same origin always is)", str(func(c *Config) *string { return &c.AllowedOrigins })},
 	{"jwt-secret", "LINTEL_JWT_SECRET", "", "base64 key (≥32 bytes) signing access tokens; empty generates one and stores it in the database", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"access-ttl", "LINTEL_ACCESS_TTL", "15m", "lifetime of access tokens", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
