@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"io/fs"
 	"text/tabwriter"
 
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -18,8 +19,12 @@ import (
 const migrationLockKey = 0x4c696e74656c // "Lintel"
 
 func (db *DB) migrator() (*migrate.Migrator, error) {
+	return db.migratorFor(migrations.FS)
+}
+
+func (db *DB) migratorFor(fsys fs.FS) (*migrate.Migrator, error) {
 	ms := migrate.NewMigrations()
-	if err := ms.Discover(migrations.FS); err != nil {
+	if err := ms.Discover(fsys); err != nil {
 		return nil, fmt.Errorf("store: discover migrations: %w", err)
 	}
 	return migrate.NewMigrator(db.Bun, ms,
@@ -58,18 +63,22 @@ func (db *DB) MigrateUp(ctx context.Context) error {
 		if _, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 			return fmt.Errorf("store: migrate river schema: %w", err)
 		}
-		m, err := db.migrator()
-		if err != nil {
-			return err
-		}
-		if err := m.Init(ctx); err != nil {
-			return fmt.Errorf("store: init migration tables: %w", err)
-		}
-		if _, err := m.Migrate(ctx); err != nil {
-			return fmt.Errorf("store: migrate: %w", err)
-		}
-		return nil
+		return db.applyMigrations(ctx, migrations.FS)
 	})
+}
+
+func (db *DB) applyMigrations(ctx context.Context, fsys fs.FS) error {
+	m, err := db.migratorFor(fsys)
+	if err != nil {
+		return err
+	}
+	if err := m.Init(ctx); err != nil {
+		return fmt.Errorf("store: init migration tables: %w", err)
+	}
+	if _, err := m.Migrate(ctx); err != nil {
+		return fmt.Errorf("store: migrate: %w", err)
+	}
+	return nil
 }
 
 // MigrateDown rolls back the last group of Lintel migrations.

@@ -1,0 +1,148 @@
+package events_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
+
+	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/store"
+	"github.com/lintel/lintel/internal/testdb"
+)
+
+func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
+
+type bundle struct {
+	db     *store.DB
+	broker *events.Broker
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	url := testdb.URL(t)
+	db, err := store.Open(context.Background(), url, store.Options{MaxConns: 4})
+	require.NoError(t, err)
+	t.Cleanup(db.Close)
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	b := events.NewBroker(cfg, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { b.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	require.Eventually(t, b.Connected, 5*time.Second, 10*time.Millisecond)
+	return &bundle{db: db, broker: b}
+}
+
+func notify(t *testing.T, db *store.DB, ev events.Event, commit bool) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := db.Bun.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, events.Notify(ctx, tx, ev))
+	if commit {
+		require.NoError(t, tx.Commit())
+	} else {
+		require.NoError(t, tx.Rollback())
+	}
+}
+
+func receive(t *testing.T, ch <-chan events.Event) (events.Event, bool) {
+	t.Helper()
+	select {
+	case ev, ok := <-ch:
+		return ev, ok
+	case <-time.After(3 * time.Second):
+		t.Fatal("no event within 3 s")
+		return events.Event{}, false
+	}
+}
+
+func TestEventsReachSubscribersOnlyWhenTheirTransactionCommits(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	org := uuid.New()
+	ch := b.broker.Subscribe(t.Context(), org, "records:x")
+	notify(t, b.db, events.Event{Org: org, Topic: "records:x", Kind: "ROLLED_BACK"}, false)
+	notify(t, b.db, events.Event{Org: org, Topic: "records:x", Kind: "COMMITTED", ID: "1"}, true)
+	ev, ok := receive(t, ch)
+	require.True(t, ok)
+	require.Equal(t, "COMMITTED", ev.Kind, "the rolled-back event never arrives")
+	require.Equal(t, "1", ev.ID)
+}
+
+func TestEventsOfAnotherOrganisationOrTopicAreNotDelivered(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	mine, theirs := uuid.New(), uuid.New()
+	ch := b.broker.Subscribe(t.Context(), mine, "records:x")
+	notify(t, b.db, events.Event{Org: theirs, Topic: "records:x", Kind: "THEIRS"}, true)
+	notify(t, b.db, events.Event{Org: mine, Topic: "records:y", Kind: "OTHER_TOPIC"}, true)
+	notify(t, b.db, events.Event{Org: mine, Topic: "records:x", Kind: "MINE"}, true)
+	ev, _ := receive(t, ch)
+	require.Equal(t, "MINE", ev.Kind)
+}
+
+func TestASlowSubscriberIsCutOffWithoutBlockingOthers(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	slow := b.Subscribe(t.Context(), org, "t")
+	fast := b.Subscribe(t.Context(), org, "t")
+	// Publish in bursts the reading subscriber keeps up with; the one that
+	// never reads falls behind after its buffer fills.
+	for burst := range 5 {
+		start := time.Now()
+		for i := range 200 {
+			b.Publish(events.Event{Org: org, Topic: "t", ID: fmt.Sprint(burst*200 + i)})
+		}
+		require.Less(t, time.Since(start), time.Second, "publishing never waits for a subscriber")
+		for i := range 200 {
+			ev, ok := receive(t, fast)
+			require.True(t, ok, "the reading subscriber stays subscribed")
+			require.Equal(t, fmt.Sprint(burst*200+i), ev.ID, "events arrive in order")
+		}
+	}
+	drained := 0
+	for range slow {
+		drained++
+	}
+	require.Equal(t, 256, drained, "the subscriber that did not read was closed once its buffer was full")
+	require.Equal(t, int64(1), b.Dropped())
+}
+
+func TestAnEndedSubscriptionIsRemoved(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := b.Subscribe(ctx, uuid.New(), "t")
+	require.Equal(t, 1, b.Subscribers())
+	cancel()
+	_, open := <-ch
+	require.False(t, open)
+	require.Eventually(t, func() bool { return b.Subscribers() == 0 }, time.Second, 5*time.Millisecond)
+}
+
+func TestTheListenerReconnectsAfterTheConnectionIsKilled(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	org := uuid.New()
+	ch := b.broker.Subscribe(t.Context(), org, "t")
+	_, err := b.db.Pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND datname = current_database()`)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return !b.broker.Connected() }, 5*time.Second, 5*time.Millisecond)
+	require.Eventually(t, b.broker.Connected, 10*time.Second, 20*time.Millisecond)
+	notify(t, b.db, events.Event{Org: org, Topic: "t", Kind: "AFTER"}, true)
+	ev, _ := receive(t, ch)
+	require.Equal(t, "AFTER", ev.Kind)
+}
+
+var _ bun.IDB = (*bun.DB)(nil)

@@ -1,0 +1,4 @@
+package store
+
+// ApplyMigrations exposes applyMigrations to the black-box tests.
+var ApplyMigrations = (*DB).applyMigrations
