@@ -40,6 +40,9 @@ func migrateCmd(ctx context.Context, args []string, stdout io.Writer, getenv fun
 		return &exitError{code: 2, err: errors.New("migrate needs up, down or status")}
 	}
 	action := args[0]
+	if action != "up" && action != "down" && action != "status" {
+		return &exitError{code: 2, err: fmt.Errorf("unknown migrate action %q (up, down or status)", action)}
+	}
 	cfg, _, err := config.Load("lintel migrate "+action, args[1:], getenv)
 	if err != nil {
 		return &exitError{code: 2, err: err}

@@ -102,8 +102,8 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		mux.Handle("GET /{$}", httpx.Wrap(log, metrics, "graphiql", playground.Handler("Lintel", "/graphql")))
 	}
 	mux.Handle("GET /records/{id}/photo", httpx.Wrap(log, metrics, "photo", graph.Authenticator(signer)(photoHandler(recordSvc))))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /healthz", httpx.Wrap(log, metrics, "healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })))
+	mux.Handle("GET /readyz", httpx.Wrap(log, metrics, "readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pingCtx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		var problems []string
@@ -118,8 +118,8 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 			return
 		}
 		_, _ = io.WriteString(w, "ready\n")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	})))
+	mux.Handle("GET /metrics", httpx.Wrap(log, metrics, "metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	a.handler = mux
 	return a, nil
 }
