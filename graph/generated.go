@@ -19,6 +19,7 @@ import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -37,6 +38,9 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 type ResolverRoot interface {
 	CardRecord() CardRecordResolver
 	CardRecordConnection() CardRecordConnectionResolver
+	Import() ImportResolver
+	ImportPreview() ImportPreviewResolver
+	ImportRow() ImportRowResolver
 	Mutation() MutationResolver
 	Operator() OperatorResolver
 	Query() QueryResolver
@@ -104,15 +108,132 @@ type ComplexityRoot struct {
 		Version              func(childComplexity int) int
 	}
 
+	ColumnMapping struct {
+		Column     func(childComplexity int) int
+		Confidence func(childComplexity int) int
+		Field      func(childComplexity int) int
+		Header     func(childComplexity int) int
+	}
+
+	FieldChange struct {
+		Field func(childComplexity int) int
+		New   func(childComplexity int) int
+		Old   func(childComplexity int) int
+	}
+
 	FieldValue struct {
 		Key   func(childComplexity int) int
 		Label func(childComplexity int) int
 		Value func(childComplexity int) int
 	}
 
+	Import struct {
+		Counts        func(childComplexity int) int
+		CreatedAt     func(childComplexity int) int
+		CreatedBy     func(childComplexity int) int
+		Delimiter     func(childComplexity int) int
+		Encoding      func(childComplexity int) int
+		Error         func(childComplexity int) int
+		ErrorCode     func(childComplexity int) int
+		FileName      func(childComplexity int) int
+		FileSha256    func(childComplexity int) int
+		FileSize      func(childComplexity int) int
+		FinishedAt    func(childComplexity int) int
+		Header        func(childComplexity int) int
+		HeaderRow     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Mapping       func(childComplexity int) int
+		Options       func(childComplexity int) int
+		Outcome       func(childComplexity int) int
+		Phase         func(childComplexity int) int
+		PreviewCounts func(childComplexity int) int
+		PreviewedAt   func(childComplexity int) int
+		Processed     func(childComplexity int) int
+		ResultsURL    func(childComplexity int) int
+		RowCount      func(childComplexity int) int
+		Rows          func(childComplexity int, outcome *imports.RowOutcome, first *int, after *string) int
+		StartedAt     func(childComplexity int) int
+		Template      func(childComplexity int) int
+		Timings       func(childComplexity int) int
+		Total         func(childComplexity int) int
+	}
+
+	ImportConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ImportCounts struct {
+		Archive   func(childComplexity int) int
+		Conflict  func(childComplexity int) int
+		Create    func(childComplexity int) int
+		Delete    func(childComplexity int) int
+		Invalid   func(childComplexity int) int
+		Skipped   func(childComplexity int) int
+		Unchanged func(childComplexity int) int
+		Update    func(childComplexity int) int
+	}
+
+	ImportEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ImportOptions struct {
+		CardIDFormat     func(childComplexity int) int
+		DefaultExpiresAt func(childComplexity int) int
+		DefaultValidFrom func(childComplexity int) int
+		InvalidRows      func(childComplexity int) int
+		MatchOn          func(childComplexity int) int
+		MissingAction    func(childComplexity int) int
+		Mode             func(childComplexity int) int
+		Overwrite        func(childComplexity int) int
+		UpdateFields     func(childComplexity int) int
+	}
+
+	ImportPreview struct {
+		Counts      func(childComplexity int) int
+		Import      func(childComplexity int) int
+		InvalidRows func(childComplexity int) int
+		Samples     func(childComplexity int) int
+	}
+
+	ImportProgress struct {
+		Counts    func(childComplexity int) int
+		Error     func(childComplexity int) int
+		ImportID  func(childComplexity int) int
+		Outcome   func(childComplexity int) int
+		Phase     func(childComplexity int) int
+		Processed func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	ImportRow struct {
+		CardIDRead    func(childComplexity int) int
+		ChangedFields func(childComplexity int) int
+		Changes       func(childComplexity int) int
+		Errors        func(childComplexity int) int
+		Key           func(childComplexity int) int
+		Line          func(childComplexity int) int
+		Outcome       func(childComplexity int) int
+		RecordID      func(childComplexity int) int
+	}
+
+	ImportRowConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ImportRowEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AddRecord      func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
 		ArchiveRecord  func(childComplexity int, id string) int
+		CancelImport   func(childComplexity int, id string) int
+		CreateImport   func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
 		CreateTemplate func(childComplexity int, input model.TemplateInput) int
 		DeleteRecord   func(childComplexity int, id string) int
 		LockFields     func(childComplexity int, id string, fields []string) int
@@ -121,8 +242,10 @@ type ComplexityRoot struct {
 		RefreshToken   func(childComplexity int, refreshToken string) int
 		RestoreRecord  func(childComplexity int, id string) int
 		ResumeRecord   func(childComplexity int, id string) int
+		StartImport    func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
 		SuspendRecord  func(childComplexity int, id string) int
 		UnlockFields   func(childComplexity int, id string, fields []string) int
+		UpdateImport   func(childComplexity int, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) int
 		UpdateRecord   func(childComplexity int, id string, version int, input model.RecordPatch, photo *graphql.Upload) int
 		UpdateTemplate func(childComplexity int, id string, input model.TemplateInput, dropFieldData *bool) int
 	}
@@ -147,12 +270,21 @@ type ComplexityRoot struct {
 		StartCursor     func(childComplexity int) int
 	}
 
+	PhaseTiming struct {
+		Phase   func(childComplexity int) int
+		Seconds func(childComplexity int) int
+	}
+
 	Query struct {
-		Me        func(childComplexity int) int
-		Record    func(childComplexity int, id string) int
-		Records   func(childComplexity int, templateID string, filter *model.RecordFilter, orderBy *model.RecordOrder, first *int, after *string, last *int, before *string) int
-		Template  func(childComplexity int, id string) int
-		Templates func(childComplexity int) int
+		ExampleCSV    func(childComplexity int, templateID string) int
+		Import        func(childComplexity int, id string) int
+		Imports       func(childComplexity int, templateID *string, first *int, after *string) int
+		Me            func(childComplexity int) int
+		PreviewImport func(childComplexity int, id string, invalidFirst *int, invalidAfter *string) int
+		Record        func(childComplexity int, id string) int
+		Records       func(childComplexity int, templateID string, filter *model.RecordFilter, orderBy *model.RecordOrder, first *int, after *string, last *int, before *string) int
+		Template      func(childComplexity int, id string) int
+		Templates     func(childComplexity int) int
 	}
 
 	RecordChange struct {
@@ -161,8 +293,15 @@ type ComplexityRoot struct {
 		RecordID func(childComplexity int) int
 	}
 
+	RowError struct {
+		Column func(childComplexity int) int
+		Field  func(childComplexity int) int
+		Reason func(childComplexity int) int
+	}
+
 	Subscription struct {
-		RecordChanged func(childComplexity int, templateID string) int
+		ImportProgress func(childComplexity int, id string) int
+		RecordChanged  func(childComplexity int, templateID string) int
 	}
 
 	TemplateField struct {
@@ -193,6 +332,26 @@ type CardRecordResolver interface {
 type CardRecordConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error)
 }
+type ImportResolver interface {
+	Template(ctx context.Context, obj *imports.Import) (*templates.Template, error)
+
+	FileSize(ctx context.Context, obj *imports.Import) (int, error)
+	FileSha256(ctx context.Context, obj *imports.Import) (string, error)
+
+	Error(ctx context.Context, obj *imports.Import) (*string, error)
+	Timings(ctx context.Context, obj *imports.Import) ([]model.PhaseTiming, error)
+
+	ResultsURL(ctx context.Context, obj *imports.Import) (string, error)
+	Rows(ctx context.Context, obj *imports.Import, outcome *imports.RowOutcome, first *int, after *string) (*model.ImportRowConnection, error)
+}
+type ImportPreviewResolver interface {
+	Samples(ctx context.Context, obj *model.ImportPreview) ([]imports.Row, error)
+	InvalidRows(ctx context.Context, obj *model.ImportPreview) (*model.ImportRowConnection, error)
+}
+type ImportRowResolver interface {
+	ChangedFields(ctx context.Context, obj *imports.Row) ([]string, error)
+	Changes(ctx context.Context, obj *imports.Row) ([]imports.FieldChange, error)
+}
 type MutationResolver interface {
 	Login(ctx context.Context, email string, password string) (*auth.Session, error)
 	RefreshToken(ctx context.Context, refreshToken string) (*auth.Session, error)
@@ -208,6 +367,10 @@ type MutationResolver interface {
 	DeleteRecord(ctx context.Context, id string) (string, error)
 	LockFields(ctx context.Context, id string, fields []string) (*records.Record, error)
 	UnlockFields(ctx context.Context, id string, fields []string) (*records.Record, error)
+	CreateImport(ctx context.Context, templateID string, file graphql.Upload, options *model.ImportOptionsInput) (*imports.Import, error)
+	UpdateImport(ctx context.Context, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) (*imports.Import, error)
+	StartImport(ctx context.Context, id string, confirm *model.ImportConfirmInput) (*imports.Import, error)
+	CancelImport(ctx context.Context, id string) (*imports.Import, error)
 }
 type OperatorResolver interface {
 	Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error)
@@ -218,12 +381,17 @@ type QueryResolver interface {
 	Template(ctx context.Context, id string) (*templates.Template, error)
 	Records(ctx context.Context, templateID string, filter *model.RecordFilter, orderBy *model.RecordOrder, first *int, after *string, last *int, before *string) (*model.CardRecordConnection, error)
 	Record(ctx context.Context, id string) (*records.Record, error)
+	ExampleCSV(ctx context.Context, templateID string) (string, error)
+	Imports(ctx context.Context, templateID *string, first *int, after *string) (*model.ImportConnection, error)
+	Import(ctx context.Context, id string) (*imports.Import, error)
+	PreviewImport(ctx context.Context, id string, invalidFirst *int, invalidAfter *string) (*model.ImportPreview, error)
 }
 type RecordChangeResolver interface {
 	Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error)
 }
 type SubscriptionResolver interface {
 	RecordChanged(ctx context.Context, templateID string) (<-chan *model.RecordChange, error)
+	ImportProgress(ctx context.Context, id string) (<-chan *imports.Progress, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -494,6 +662,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.CardTemplate.Version(childComplexity), true
 
+	case "ColumnMapping.column":
+		if e.ComplexityRoot.ColumnMapping.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColumnMapping.Column(childComplexity), true
+	case "ColumnMapping.confidence":
+		if e.ComplexityRoot.ColumnMapping.Confidence == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColumnMapping.Confidence(childComplexity), true
+	case "ColumnMapping.field":
+		if e.ComplexityRoot.ColumnMapping.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColumnMapping.Field(childComplexity), true
+	case "ColumnMapping.header":
+		if e.ComplexityRoot.ColumnMapping.Header == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ColumnMapping.Header(childComplexity), true
+
+	case "FieldChange.field":
+		if e.ComplexityRoot.FieldChange.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.Field(childComplexity), true
+	case "FieldChange.new":
+		if e.ComplexityRoot.FieldChange.New == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.New(childComplexity), true
+	case "FieldChange.old":
+		if e.ComplexityRoot.FieldChange.Old == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FieldChange.Old(childComplexity), true
+
 	case "FieldValue.key":
 		if e.ComplexityRoot.FieldValue.Key == nil {
 			break
@@ -512,6 +724,453 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FieldValue.Value(childComplexity), true
+
+	case "Import.counts":
+		if e.ComplexityRoot.Import.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Counts(childComplexity), true
+	case "Import.createdAt":
+		if e.ComplexityRoot.Import.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.CreatedAt(childComplexity), true
+	case "Import.createdBy":
+		if e.ComplexityRoot.Import.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.CreatedBy(childComplexity), true
+	case "Import.delimiter":
+		if e.ComplexityRoot.Import.Delimiter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Delimiter(childComplexity), true
+	case "Import.encoding":
+		if e.ComplexityRoot.Import.Encoding == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Encoding(childComplexity), true
+	case "Import.error":
+		if e.ComplexityRoot.Import.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Error(childComplexity), true
+	case "Import.errorCode":
+		if e.ComplexityRoot.Import.ErrorCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.ErrorCode(childComplexity), true
+	case "Import.fileName":
+		if e.ComplexityRoot.Import.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.FileName(childComplexity), true
+	case "Import.fileSha256":
+		if e.ComplexityRoot.Import.FileSha256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.FileSha256(childComplexity), true
+	case "Import.fileSize":
+		if e.ComplexityRoot.Import.FileSize == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.FileSize(childComplexity), true
+	case "Import.finishedAt":
+		if e.ComplexityRoot.Import.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.FinishedAt(childComplexity), true
+	case "Import.header":
+		if e.ComplexityRoot.Import.Header == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Header(childComplexity), true
+	case "Import.headerRow":
+		if e.ComplexityRoot.Import.HeaderRow == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.HeaderRow(childComplexity), true
+	case "Import.id":
+		if e.ComplexityRoot.Import.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.ID(childComplexity), true
+	case "Import.mapping":
+		if e.ComplexityRoot.Import.Mapping == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Mapping(childComplexity), true
+	case "Import.options":
+		if e.ComplexityRoot.Import.Options == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Options(childComplexity), true
+	case "Import.outcome":
+		if e.ComplexityRoot.Import.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Outcome(childComplexity), true
+	case "Import.phase":
+		if e.ComplexityRoot.Import.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Phase(childComplexity), true
+	case "Import.previewCounts":
+		if e.ComplexityRoot.Import.PreviewCounts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.PreviewCounts(childComplexity), true
+	case "Import.previewedAt":
+		if e.ComplexityRoot.Import.PreviewedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.PreviewedAt(childComplexity), true
+	case "Import.processed":
+		if e.ComplexityRoot.Import.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Processed(childComplexity), true
+	case "Import.resultsUrl":
+		if e.ComplexityRoot.Import.ResultsURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.ResultsURL(childComplexity), true
+	case "Import.rowCount":
+		if e.ComplexityRoot.Import.RowCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.RowCount(childComplexity), true
+	case "Import.rows":
+		if e.ComplexityRoot.Import.Rows == nil {
+			break
+		}
+
+		args, err := ec.field_Import_rows_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Import.Rows(childComplexity, args["outcome"].(*imports.RowOutcome), args["first"].(*int), args["after"].(*string)), true
+	case "Import.startedAt":
+		if e.ComplexityRoot.Import.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.StartedAt(childComplexity), true
+	case "Import.template":
+		if e.ComplexityRoot.Import.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Template(childComplexity), true
+	case "Import.timings":
+		if e.ComplexityRoot.Import.Timings == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Timings(childComplexity), true
+	case "Import.total":
+		if e.ComplexityRoot.Import.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Total(childComplexity), true
+
+	case "ImportConnection.edges":
+		if e.ComplexityRoot.ImportConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportConnection.Edges(childComplexity), true
+	case "ImportConnection.pageInfo":
+		if e.ComplexityRoot.ImportConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportConnection.PageInfo(childComplexity), true
+
+	case "ImportCounts.archive":
+		if e.ComplexityRoot.ImportCounts.Archive == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Archive(childComplexity), true
+	case "ImportCounts.conflict":
+		if e.ComplexityRoot.ImportCounts.Conflict == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Conflict(childComplexity), true
+	case "ImportCounts.create":
+		if e.ComplexityRoot.ImportCounts.Create == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Create(childComplexity), true
+	case "ImportCounts.delete":
+		if e.ComplexityRoot.ImportCounts.Delete == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Delete(childComplexity), true
+	case "ImportCounts.invalid":
+		if e.ComplexityRoot.ImportCounts.Invalid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Invalid(childComplexity), true
+	case "ImportCounts.skipped":
+		if e.ComplexityRoot.ImportCounts.Skipped == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Skipped(childComplexity), true
+	case "ImportCounts.unchanged":
+		if e.ComplexityRoot.ImportCounts.Unchanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Unchanged(childComplexity), true
+	case "ImportCounts.update":
+		if e.ComplexityRoot.ImportCounts.Update == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportCounts.Update(childComplexity), true
+
+	case "ImportEdge.cursor":
+		if e.ComplexityRoot.ImportEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportEdge.Cursor(childComplexity), true
+	case "ImportEdge.node":
+		if e.ComplexityRoot.ImportEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportEdge.Node(childComplexity), true
+
+	case "ImportOptions.cardIdFormat":
+		if e.ComplexityRoot.ImportOptions.CardIDFormat == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.CardIDFormat(childComplexity), true
+	case "ImportOptions.defaultExpiresAt":
+		if e.ComplexityRoot.ImportOptions.DefaultExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.DefaultExpiresAt(childComplexity), true
+	case "ImportOptions.defaultValidFrom":
+		if e.ComplexityRoot.ImportOptions.DefaultValidFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.DefaultValidFrom(childComplexity), true
+	case "ImportOptions.invalidRows":
+		if e.ComplexityRoot.ImportOptions.InvalidRows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.InvalidRows(childComplexity), true
+	case "ImportOptions.matchOn":
+		if e.ComplexityRoot.ImportOptions.MatchOn == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.MatchOn(childComplexity), true
+	case "ImportOptions.missingAction":
+		if e.ComplexityRoot.ImportOptions.MissingAction == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.MissingAction(childComplexity), true
+	case "ImportOptions.mode":
+		if e.ComplexityRoot.ImportOptions.Mode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.Mode(childComplexity), true
+	case "ImportOptions.overwrite":
+		if e.ComplexityRoot.ImportOptions.Overwrite == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.Overwrite(childComplexity), true
+	case "ImportOptions.updateFields":
+		if e.ComplexityRoot.ImportOptions.UpdateFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.UpdateFields(childComplexity), true
+
+	case "ImportPreview.counts":
+		if e.ComplexityRoot.ImportPreview.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPreview.Counts(childComplexity), true
+	case "ImportPreview.import":
+		if e.ComplexityRoot.ImportPreview.Import == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPreview.Import(childComplexity), true
+	case "ImportPreview.invalidRows":
+		if e.ComplexityRoot.ImportPreview.InvalidRows == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPreview.InvalidRows(childComplexity), true
+	case "ImportPreview.samples":
+		if e.ComplexityRoot.ImportPreview.Samples == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPreview.Samples(childComplexity), true
+
+	case "ImportProgress.counts":
+		if e.ComplexityRoot.ImportProgress.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Counts(childComplexity), true
+	case "ImportProgress.error":
+		if e.ComplexityRoot.ImportProgress.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Error(childComplexity), true
+	case "ImportProgress.importId":
+		if e.ComplexityRoot.ImportProgress.ImportID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.ImportID(childComplexity), true
+	case "ImportProgress.outcome":
+		if e.ComplexityRoot.ImportProgress.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Outcome(childComplexity), true
+	case "ImportProgress.phase":
+		if e.ComplexityRoot.ImportProgress.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Phase(childComplexity), true
+	case "ImportProgress.processed":
+		if e.ComplexityRoot.ImportProgress.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Processed(childComplexity), true
+	case "ImportProgress.total":
+		if e.ComplexityRoot.ImportProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportProgress.Total(childComplexity), true
+
+	case "ImportRow.cardIdRead":
+		if e.ComplexityRoot.ImportRow.CardIDRead == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.CardIDRead(childComplexity), true
+	case "ImportRow.changedFields":
+		if e.ComplexityRoot.ImportRow.ChangedFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.ChangedFields(childComplexity), true
+	case "ImportRow.changes":
+		if e.ComplexityRoot.ImportRow.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.Changes(childComplexity), true
+	case "ImportRow.errors":
+		if e.ComplexityRoot.ImportRow.Errors == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.Errors(childComplexity), true
+	case "ImportRow.key":
+		if e.ComplexityRoot.ImportRow.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.Key(childComplexity), true
+	case "ImportRow.line":
+		if e.ComplexityRoot.ImportRow.Line == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.Line(childComplexity), true
+	case "ImportRow.outcome":
+		if e.ComplexityRoot.ImportRow.Outcome == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.Outcome(childComplexity), true
+	case "ImportRow.recordId":
+		if e.ComplexityRoot.ImportRow.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRow.RecordID(childComplexity), true
+
+	case "ImportRowConnection.edges":
+		if e.ComplexityRoot.ImportRowConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowConnection.Edges(childComplexity), true
+	case "ImportRowConnection.pageInfo":
+		if e.ComplexityRoot.ImportRowConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowConnection.PageInfo(childComplexity), true
+
+	case "ImportRowEdge.cursor":
+		if e.ComplexityRoot.ImportRowEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowEdge.Cursor(childComplexity), true
+	case "ImportRowEdge.node":
+		if e.ComplexityRoot.ImportRowEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportRowEdge.Node(childComplexity), true
 
 	case "Mutation.addRecord":
 		if e.ComplexityRoot.Mutation.AddRecord == nil {
@@ -535,6 +1194,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ArchiveRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.cancelImport":
+		if e.ComplexityRoot.Mutation.CancelImport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_cancelImport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CancelImport(childComplexity, args["id"].(string)), true
+	case "Mutation.createImport":
+		if e.ComplexityRoot.Mutation.CreateImport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createImport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateImport(childComplexity, args["templateId"].(string), args["file"].(graphql.Upload), args["options"].(*model.ImportOptionsInput)), true
 	case "Mutation.createTemplate":
 		if e.ComplexityRoot.Mutation.CreateTemplate == nil {
 			break
@@ -623,6 +1304,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResumeRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.startImport":
+		if e.ComplexityRoot.Mutation.StartImport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startImport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartImport(childComplexity, args["id"].(string), args["confirm"].(*model.ImportConfirmInput)), true
 	case "Mutation.suspendRecord":
 		if e.ComplexityRoot.Mutation.SuspendRecord == nil {
 			break
@@ -645,6 +1337,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UnlockFields(childComplexity, args["id"].(string), args["fields"].([]string)), true
+	case "Mutation.updateImport":
+		if e.ComplexityRoot.Mutation.UpdateImport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_updateImport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UpdateImport(childComplexity, args["id"].(string), args["mapping"].([]model.ColumnMappingInput), args["options"].(*model.ImportOptionsInput)), true
 	case "Mutation.updateRecord":
 		if e.ComplexityRoot.Mutation.UpdateRecord == nil {
 			break
@@ -737,12 +1440,70 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PageInfo.StartCursor(childComplexity), true
 
+	case "PhaseTiming.phase":
+		if e.ComplexityRoot.PhaseTiming.Phase == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseTiming.Phase(childComplexity), true
+	case "PhaseTiming.seconds":
+		if e.ComplexityRoot.PhaseTiming.Seconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhaseTiming.Seconds(childComplexity), true
+
+	case "Query.exampleCsv":
+		if e.ComplexityRoot.Query.ExampleCSV == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exampleCsv_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExampleCSV(childComplexity, args["templateId"].(string)), true
+	case "Query.import":
+		if e.ComplexityRoot.Query.Import == nil {
+			break
+		}
+
+		args, err := ec.field_Query_import_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Import(childComplexity, args["id"].(string)), true
+	case "Query.imports":
+		if e.ComplexityRoot.Query.Imports == nil {
+			break
+		}
+
+		args, err := ec.field_Query_imports_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Imports(childComplexity, args["templateId"].(*string), args["first"].(*int), args["after"].(*string)), true
+
 	case "Query.me":
 		if e.ComplexityRoot.Query.Me == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.previewImport":
+		if e.ComplexityRoot.Query.PreviewImport == nil {
+			break
+		}
+
+		args, err := ec.field_Query_previewImport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.PreviewImport(childComplexity, args["id"].(string), args["invalidFirst"].(*int), args["invalidAfter"].(*string)), true
 	case "Query.record":
 		if e.ComplexityRoot.Query.Record == nil {
 			break
@@ -802,6 +1563,36 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RecordChange.RecordID(childComplexity), true
 
+	case "RowError.column":
+		if e.ComplexityRoot.RowError.Column == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RowError.Column(childComplexity), true
+	case "RowError.field":
+		if e.ComplexityRoot.RowError.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RowError.Field(childComplexity), true
+	case "RowError.reason":
+		if e.ComplexityRoot.RowError.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RowError.Reason(childComplexity), true
+
+	case "Subscription.importProgress":
+		if e.ComplexityRoot.Subscription.ImportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_importProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ImportProgress(childComplexity, args["id"].(string)), true
 	case "Subscription.recordChanged":
 		if e.ComplexityRoot.Subscription.RecordChanged == nil {
 			break
@@ -878,7 +1669,10 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("ColumnMappingInput", ec.unmarshalInputColumnMappingInput),
 			graphql.NewInputUnmarshaler("FieldValueInput", ec.unmarshalInputFieldValueInput),
+			graphql.NewInputUnmarshaler("ImportConfirmInput", ec.unmarshalInputImportConfirmInput),
+			graphql.NewInputUnmarshaler("ImportOptionsInput", ec.unmarshalInputImportOptionsInput),
 			graphql.NewInputUnmarshaler("RecordFilter", ec.unmarshalInputRecordFilter),
 			graphql.NewInputUnmarshaler("RecordInput", ec.unmarshalInputRecordInput),
 			graphql.NewInputUnmarshaler("RecordOrder", ec.unmarshalInputRecordOrder),
@@ -1137,6 +1931,8 @@ enum RecordChangeKind {
   UPDATED
   "The record was deleted."
   DELETED
+  "Many records changed at once (an import): reload the listing. recordId is the import's ID."
+  BULK_CHANGED
 }
 
 type Query {
@@ -1502,10 +2298,397 @@ type PageInfo {
 type RecordChange {
   "What happened."
   kind: RecordChangeKind!
-  "The record's ID."
+  "The record's ID (the import's ID for BULK_CHANGED)."
   recordId: ID!
-  "The record as it is now; null when it was deleted."
+  "The record as it is now; null when it was deleted or for BULK_CHANGED."
   record: CardRecord
+}
+
+# ---------------------------------------------------------------- imports
+
+"How an import treats the stored records."
+enum ImportMode {
+  "Add new records and update existing ones."
+  UPSERT
+  "The file is the whole truth: records missing from it get the missing-record action."
+  SYNC
+}
+
+"What SYNC does to records that are not in the file."
+enum MissingRecordAction {
+  "Leave them as they are."
+  KEEP
+  "Archive them."
+  ARCHIVE
+  "Delete those already archived; archive the others."
+  DELETE
+}
+
+"The key rows are matched to existing records by."
+enum MatchOn {
+  "The card ID."
+  CARD_ID
+  "The unique identifier."
+  UNIQUE_IDENTIFIER
+}
+
+"What an update does with values a record already has."
+enum OverwritePolicy {
+  "The file's values replace them (an empty cell clears)."
+  OVERWRITE
+  "Only empty values are filled."
+  KEEP_EXISTING
+}
+
+"What invalid rows do to an import."
+enum InvalidRowPolicy {
+  "Nothing is imported while any row is invalid (always so in SYNC)."
+  ABORT
+  "Valid rows are imported; invalid ones are reported."
+  SKIP_INVALID
+}
+
+"Where a running import is."
+enum ImportPhase {
+  "Waiting for a worker."
+  QUEUED
+  "Reading and checking the file."
+  PARSING
+  "Matching rows to records and deciding every outcome."
+  VALIDATING
+  "Writing the changes."
+  APPLYING
+  "Recording results and telling subscribers."
+  NOTIFYING
+  "Finished (see outcome)."
+  DONE
+}
+
+"How a started job ended, or that it is still running."
+enum JobOutcome {
+  "Queued or running."
+  RUNNING
+  "Applied: every change committed."
+  SUCCEEDED
+  "Not applied: nothing changed (see error)."
+  FAILED
+  "Stopped on request: nothing changed."
+  CANCELLED
+}
+
+"What a row (or a record missing from the file) does."
+enum RowOutcome {
+  "A new record."
+  CREATE
+  "An existing record changes."
+  UPDATE
+  "An existing record already matches."
+  UNCHANGED
+  "A record missing from the file is archived."
+  ARCHIVE
+  "A record missing from the file (already archived) is deleted."
+  DELETE
+  "The row is invalid (see errors)."
+  INVALID
+  "The record's credential is being reset; it is left alone."
+  SKIPPED
+  "The record changed after the preview; it is left as edited."
+  CONFLICT
+}
+
+"One column of the file and the field it goes to."
+type ColumnMapping {
+  "1-based column number."
+  column: Int!
+  "The column's header."
+  header: String!
+  "Target: a template field key or an attribute (card_id, unique_identifier, barcode_value, recipient_email, valid_from, expires_at); null means none."
+  field: String
+  "How sure the proposal was (1 = exact); 1 for mappings set by a person."
+  confidence: Float!
+}
+
+"Sets the target of one column."
+input ColumnMappingInput {
+  "1-based column number."
+  column: Int!
+  "Target field key or attribute; null or absent means none."
+  field: String
+}
+
+"An import's settings."
+type ImportOptions {
+  "UPSERT or SYNC."
+  mode: ImportMode!
+  "What SYNC does to records missing from the file."
+  missingAction: MissingRecordAction!
+  "The key rows are matched by."
+  matchOn: MatchOn!
+  "What updates do with existing values."
+  overwrite: OverwritePolicy!
+  "Fields and attributes updates may change; null means all mapped ones."
+  updateFields: [String!]
+  "Card-ID format of the file; null means the template's."
+  cardIdFormat: CardIdFormat
+  "Start of validity for rows without one."
+  defaultValidFrom: Time
+  "End of validity for rows without one."
+  defaultExpiresAt: Time
+  "What invalid rows do."
+  invalidRows: InvalidRowPolicy!
+}
+
+"Settings to change; absent ones keep their value. Encoding, delimiter and header row re-read the file."
+input ImportOptionsInput {
+  "UPSERT (default) or SYNC."
+  mode: ImportMode
+  "What SYNC does to records missing from the file (default KEEP)."
+  missingAction: MissingRecordAction
+  "The key rows are matched by (default CARD_ID)."
+  matchOn: MatchOn
+  "What updates do with existing values (default OVERWRITE)."
+  overwrite: OverwritePolicy
+  "Fields and attributes updates may change (default all mapped)."
+  updateFields: [String!]
+  "Card-ID format of the file (default the template's)."
+  cardIdFormat: CardIdFormat
+  "Start of validity for rows without one."
+  defaultValidFrom: Time
+  "End of validity for rows without one."
+  defaultExpiresAt: Time
+  "What invalid rows do (default ABORT; SYNC always aborts)."
+  invalidRows: InvalidRowPolicy
+  "The file's encoding when it is not UTF-8, e.g. WINDOWS-1252, ISO-8859-1, UTF-16LE."
+  encoding: String
+  "The delimiter: , ; | or TAB (default detected)."
+  delimiter: String
+  "The line the header is on (default 1)."
+  headerRow: Int
+}
+
+"Outcome tallies."
+type ImportCounts {
+  "Records to create."
+  create: Int!
+  "Records to update."
+  update: Int!
+  "Records already matching."
+  unchanged: Int!
+  "Records to archive."
+  archive: Int!
+  "Records to delete."
+  delete: Int!
+  "Invalid rows."
+  invalid: Int!
+  "Records skipped because their credential is being reset."
+  skipped: Int!
+  "Records changed since the preview and left as edited."
+  conflict: Int!
+}
+
+"A CSV import and its history."
+type Import {
+  "The import's ID."
+  id: ID!
+  "The template it imports into."
+  template: CardTemplate!
+  "Who created it."
+  createdBy: String!
+  "The uploaded file's name."
+  fileName: String!
+  "The file's size in bytes."
+  fileSize: Int!
+  "The file's SHA-256, hex."
+  fileSha256: String!
+  "The encoding it is read with."
+  encoding: String!
+  "The delimiter it is read with."
+  delimiter: String!
+  "The header's line."
+  headerRow: Int!
+  "The header's cells."
+  header: [String!]!
+  "Data rows in the file."
+  rowCount: Int!
+  "Column → field mapping (proposed from the headers until changed)."
+  mapping: [ColumnMapping!]!
+  "The settings."
+  options: ImportOptions!
+  "Where it is; null before it starts."
+  phase: ImportPhase
+  "How it ended; null before it starts."
+  outcome: JobOutcome
+  "Rows read so far."
+  processed: Int!
+  "Rows in all."
+  total: Int!
+  "Outcome tallies of the run."
+  counts: ImportCounts
+  "Outcome tallies of the last preview."
+  previewCounts: ImportCounts
+  "When it was last previewed."
+  previewedAt: Time
+  "Code of the error that stopped it."
+  errorCode: String
+  "Why it failed or was refused."
+  error: String
+  "Seconds spent in each phase."
+  timings: [PhaseTiming!]!
+  "When it was created."
+  createdAt: Time!
+  "When it was started."
+  startedAt: Time
+  "When it ended."
+  finishedAt: Time
+  "Path of the per-row results CSV (GET with the same Authorization header)."
+  resultsUrl: String!
+  "Per-row outcomes (of the run once it ran, of the preview before)."
+  rows("Only rows with this outcome." outcome: RowOutcome, "Page size (at most 1000)." first: Int, "Cursor to start after." after: String): ImportRowConnection!
+}
+
+"Time spent in one phase."
+type PhaseTiming {
+  "The phase."
+  phase: String!
+  "Seconds."
+  seconds: Float!
+}
+
+"A dry run: what the import would do, changing nothing."
+type ImportPreview {
+  "The import."
+  import: Import!
+  "Outcome tallies."
+  counts: ImportCounts!
+  "Up to five rows of each outcome other than INVALID, with field-level changes."
+  samples: [ImportRow!]!
+  "Every invalid row, paginated."
+  invalidRows: ImportRowConnection!
+}
+
+"The outcome of one line of the file (or, with line 0, of a record missing from it)."
+type ImportRow {
+  "Line in the file (0 for missing records)."
+  line: Int!
+  "The row's match key."
+  key: String!
+  "What happens."
+  outcome: RowOutcome!
+  "The matched or created record."
+  recordId: ID
+  "Fields and attributes that change."
+  changedFields: [String!]!
+  "Old and new values of the changes."
+  changes: [FieldChange!]!
+  "Why the row is invalid."
+  errors: [RowError!]!
+  "How the card ID was read."
+  cardIdRead: String!
+}
+
+"One changed value."
+type FieldChange {
+  "Field key or attribute."
+  field: String!
+  "The value before."
+  old: String
+  "The value after."
+  new: String
+}
+
+"One problem of a row."
+type RowError {
+  "1-based column, when the problem is in one."
+  column: Int
+  "The field or attribute concerned."
+  field: String
+  "What is wrong."
+  reason: String!
+}
+
+"A page of row outcomes."
+type ImportRowConnection {
+  "The rows with their cursors."
+  edges: [ImportRowEdge!]!
+  "Where this page stands."
+  pageInfo: PageInfo!
+}
+
+"A row outcome and its position."
+type ImportRowEdge {
+  "Opaque position."
+  cursor: String!
+  "The row."
+  node: ImportRow!
+}
+
+"A page of imports, newest first."
+type ImportConnection {
+  "The imports with their cursors."
+  edges: [ImportEdge!]!
+  "Where this page stands."
+  pageInfo: PageInfo!
+}
+
+"An import and its position."
+type ImportEdge {
+  "Opaque position."
+  cursor: String!
+  "The import."
+  node: Import!
+}
+
+"The archive and delete counts of a destructive SYNC, as the caller saw them in the preview."
+input ImportConfirmInput {
+  "Records the import archives."
+  archive: Int!
+  "Records the import deletes."
+  delete: Int!
+}
+
+"A progress report of an import."
+type ImportProgress {
+  "The import."
+  importId: ID!
+  "Where it is."
+  phase: ImportPhase
+  "How it ended, or RUNNING."
+  outcome: JobOutcome
+  "Rows read so far."
+  processed: Int!
+  "Rows in all."
+  total: Int!
+  "Outcome tallies, once known."
+  counts: ImportCounts
+  "Why it failed."
+  error: String
+}
+
+extend type Query {
+  "A CSV with the template's columns and one example row; its headers map automatically."
+  exampleCsv("The template." templateId: ID!): String! @hasRole(role: VIEWER)
+  "Import history, newest first."
+  imports("Only this template's imports." templateId: ID, "Page size (at most 200)." first: Int, "Cursor to start after." after: String): ImportConnection! @hasRole(role: VIEWER)
+  "One import; null when it does not exist in the caller's organisation."
+  import("The import." id: ID!): Import @hasRole(role: VIEWER)
+  "Runs (or, when paging with invalidAfter, reads) a dry run of the import: nothing is written to any record."
+  previewImport("The import." id: ID!, "Invalid rows per page (default 50)." invalidFirst: Int, "Cursor of invalid rows to continue after." invalidAfter: String): ImportPreview! @hasRole(role: OPERATOR)
+}
+
+extend type Mutation {
+  "Uploads a CSV file (multipart) as a new import: checks its encoding, counts its rows and proposes a mapping. A file that cannot be read is VALIDATION_FAILED on path \"file\" naming line and byte."
+  createImport("The template to import into." templateId: ID!, "The CSV file." file: Upload!, "Settings (and how to read the file)." options: ImportOptionsInput): Import! @hasRole(role: OPERATOR)
+  "Changes the mapping or settings of an import that has not run."
+  updateImport("The import." id: ID!, "Column targets; unlisted columns map to none." mapping: [ColumnMappingInput!], "Settings to change." options: ImportOptionsInput): Import! @hasRole(role: OPERATOR)
+  "Queues the import. A SYNC that archives or deletes must be previewed first and confirmed with the preview's counts (FAILED_PRECONDITION otherwise); one import per template runs at a time (CONFLICT)."
+  startImport("The import." id: ID!, "The destructive counts seen in the preview." confirm: ImportConfirmInput): Import! @hasRole(role: OPERATOR)
+  "Cancels an import: a running one rolls back at its next check, changing nothing."
+  cancelImport("The import." id: ID!): Import! @hasRole(role: OPERATOR)
+}
+
+extend type Subscription {
+  "Progress of an import, at every phase change and at least once a second while rows are read, from whichever server runs it."
+  importProgress("The import." id: ID!): ImportProgress! @hasRole(role: VIEWER)
 }
 `, BuiltIn: false},
 }
@@ -1625,6 +2808,32 @@ func (ec *executionContext) childFields_CardTemplate(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type CardTemplate", field.Name)
 }
 
+func (ec *executionContext) childFields_ColumnMapping(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "column":
+		return ec.fieldContext_ColumnMapping_column(ctx, field)
+	case "header":
+		return ec.fieldContext_ColumnMapping_header(ctx, field)
+	case "field":
+		return ec.fieldContext_ColumnMapping_field(ctx, field)
+	case "confidence":
+		return ec.fieldContext_ColumnMapping_confidence(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ColumnMapping", field.Name)
+}
+
+func (ec *executionContext) childFields_FieldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_FieldChange_field(ctx, field)
+	case "old":
+		return ec.fieldContext_FieldChange_old(ctx, field)
+	case "new":
+		return ec.fieldContext_FieldChange_new(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type FieldChange", field.Name)
+}
+
 func (ec *executionContext) childFields_FieldValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "key":
@@ -1635,6 +2844,210 @@ func (ec *executionContext) childFields_FieldValue(ctx context.Context, field gr
 		return ec.fieldContext_FieldValue_value(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FieldValue", field.Name)
+}
+
+func (ec *executionContext) childFields_Import(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Import_id(ctx, field)
+	case "template":
+		return ec.fieldContext_Import_template(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Import_createdBy(ctx, field)
+	case "fileName":
+		return ec.fieldContext_Import_fileName(ctx, field)
+	case "fileSize":
+		return ec.fieldContext_Import_fileSize(ctx, field)
+	case "fileSha256":
+		return ec.fieldContext_Import_fileSha256(ctx, field)
+	case "encoding":
+		return ec.fieldContext_Import_encoding(ctx, field)
+	case "delimiter":
+		return ec.fieldContext_Import_delimiter(ctx, field)
+	case "headerRow":
+		return ec.fieldContext_Import_headerRow(ctx, field)
+	case "header":
+		return ec.fieldContext_Import_header(ctx, field)
+	case "rowCount":
+		return ec.fieldContext_Import_rowCount(ctx, field)
+	case "mapping":
+		return ec.fieldContext_Import_mapping(ctx, field)
+	case "options":
+		return ec.fieldContext_Import_options(ctx, field)
+	case "phase":
+		return ec.fieldContext_Import_phase(ctx, field)
+	case "outcome":
+		return ec.fieldContext_Import_outcome(ctx, field)
+	case "processed":
+		return ec.fieldContext_Import_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_Import_total(ctx, field)
+	case "counts":
+		return ec.fieldContext_Import_counts(ctx, field)
+	case "previewCounts":
+		return ec.fieldContext_Import_previewCounts(ctx, field)
+	case "previewedAt":
+		return ec.fieldContext_Import_previewedAt(ctx, field)
+	case "errorCode":
+		return ec.fieldContext_Import_errorCode(ctx, field)
+	case "error":
+		return ec.fieldContext_Import_error(ctx, field)
+	case "timings":
+		return ec.fieldContext_Import_timings(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Import_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Import_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Import_finishedAt(ctx, field)
+	case "resultsUrl":
+		return ec.fieldContext_Import_resultsUrl(ctx, field)
+	case "rows":
+		return ec.fieldContext_Import_rows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Import", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ImportConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ImportConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportCounts(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "create":
+		return ec.fieldContext_ImportCounts_create(ctx, field)
+	case "update":
+		return ec.fieldContext_ImportCounts_update(ctx, field)
+	case "unchanged":
+		return ec.fieldContext_ImportCounts_unchanged(ctx, field)
+	case "archive":
+		return ec.fieldContext_ImportCounts_archive(ctx, field)
+	case "delete":
+		return ec.fieldContext_ImportCounts_delete(ctx, field)
+	case "invalid":
+		return ec.fieldContext_ImportCounts_invalid(ctx, field)
+	case "skipped":
+		return ec.fieldContext_ImportCounts_skipped(ctx, field)
+	case "conflict":
+		return ec.fieldContext_ImportCounts_conflict(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportCounts", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ImportEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ImportEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportOptions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "mode":
+		return ec.fieldContext_ImportOptions_mode(ctx, field)
+	case "missingAction":
+		return ec.fieldContext_ImportOptions_missingAction(ctx, field)
+	case "matchOn":
+		return ec.fieldContext_ImportOptions_matchOn(ctx, field)
+	case "overwrite":
+		return ec.fieldContext_ImportOptions_overwrite(ctx, field)
+	case "updateFields":
+		return ec.fieldContext_ImportOptions_updateFields(ctx, field)
+	case "cardIdFormat":
+		return ec.fieldContext_ImportOptions_cardIdFormat(ctx, field)
+	case "defaultValidFrom":
+		return ec.fieldContext_ImportOptions_defaultValidFrom(ctx, field)
+	case "defaultExpiresAt":
+		return ec.fieldContext_ImportOptions_defaultExpiresAt(ctx, field)
+	case "invalidRows":
+		return ec.fieldContext_ImportOptions_invalidRows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportOptions", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "import":
+		return ec.fieldContext_ImportPreview_import(ctx, field)
+	case "counts":
+		return ec.fieldContext_ImportPreview_counts(ctx, field)
+	case "samples":
+		return ec.fieldContext_ImportPreview_samples(ctx, field)
+	case "invalidRows":
+		return ec.fieldContext_ImportPreview_invalidRows(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportPreview", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "importId":
+		return ec.fieldContext_ImportProgress_importId(ctx, field)
+	case "phase":
+		return ec.fieldContext_ImportProgress_phase(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ImportProgress_outcome(ctx, field)
+	case "processed":
+		return ec.fieldContext_ImportProgress_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_ImportProgress_total(ctx, field)
+	case "counts":
+		return ec.fieldContext_ImportProgress_counts(ctx, field)
+	case "error":
+		return ec.fieldContext_ImportProgress_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRow(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "line":
+		return ec.fieldContext_ImportRow_line(ctx, field)
+	case "key":
+		return ec.fieldContext_ImportRow_key(ctx, field)
+	case "outcome":
+		return ec.fieldContext_ImportRow_outcome(ctx, field)
+	case "recordId":
+		return ec.fieldContext_ImportRow_recordId(ctx, field)
+	case "changedFields":
+		return ec.fieldContext_ImportRow_changedFields(ctx, field)
+	case "changes":
+		return ec.fieldContext_ImportRow_changes(ctx, field)
+	case "errors":
+		return ec.fieldContext_ImportRow_errors(ctx, field)
+	case "cardIdRead":
+		return ec.fieldContext_ImportRow_cardIdRead(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRow", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRowConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ImportRowConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ImportRowConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRowConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportRowEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ImportRowEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ImportRowEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportRowEdge", field.Name)
 }
 
 func (ec *executionContext) childFields_Operator(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1677,6 +3090,16 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
 }
 
+func (ec *executionContext) childFields_PhaseTiming(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "phase":
+		return ec.fieldContext_PhaseTiming_phase(ctx, field)
+	case "seconds":
+		return ec.fieldContext_PhaseTiming_seconds(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PhaseTiming", field.Name)
+}
+
 func (ec *executionContext) childFields_RecordChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "kind":
@@ -1687,6 +3110,18 @@ func (ec *executionContext) childFields_RecordChange(ctx context.Context, field 
 		return ec.fieldContext_RecordChange_record(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type RecordChange", field.Name)
+}
+
+func (ec *executionContext) childFields_RowError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "column":
+		return ec.fieldContext_RowError_column(ctx, field)
+	case "field":
+		return ec.fieldContext_RowError_field(ctx, field)
+	case "reason":
+		return ec.fieldContext_RowError_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RowError", field.Name)
 }
 
 func (ec *executionContext) childFields_TemplateField(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1857,6 +3292,36 @@ func (ec *executionContext) field_CardRecord_field_args(ctx context.Context, raw
 	return args, nil
 }
 
+func (ec *executionContext) field_Import_rows_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "outcome",
+		func(ctx context.Context, v any) (*imports.RowOutcome, error) {
+			return ec.unmarshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["outcome"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_addRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -1898,6 +3363,50 @@ func (ec *executionContext) field_Mutation_archiveRecord_args(ctx context.Contex
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_cancelImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_createImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "file",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["file"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ImportOptionsInput, error) {
+			return ec.unmarshalOImportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportOptionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg2
 	return args, nil
 }
 
@@ -2029,6 +3538,28 @@ func (ec *executionContext) field_Mutation_resumeRecord_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "confirm",
+		func(ctx context.Context, v any) (*model.ImportConfirmInput, error) {
+			return ec.unmarshalOImportConfirmInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportConfirmInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["confirm"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_suspendRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2062,6 +3593,36 @@ func (ec *executionContext) field_Mutation_unlockFields_args(ctx context.Context
 		return nil, err
 	}
 	args["fields"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_updateImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "mapping",
+		func(ctx context.Context, v any) ([]model.ColumnMappingInput, error) {
+			return ec.unmarshalOColumnMappingInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐColumnMappingInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["mapping"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ImportOptionsInput, error) {
+			return ec.unmarshalOImportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportOptionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg2
 	return args, nil
 }
 
@@ -2147,6 +3708,94 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_exampleCsv_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_import_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_imports_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_previewImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "invalidFirst",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["invalidFirst"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "invalidAfter",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["invalidAfter"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_record_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -2224,6 +3873,20 @@ func (ec *executionContext) field_Query_records_args(ctx context.Context, rawArg
 }
 
 func (ec *executionContext) field_Query_template_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_importProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -3329,6 +4992,167 @@ func (ec *executionContext) fieldContext_CardTemplate_updatedAt(_ context.Contex
 	return graphql.NewScalarFieldContext("CardTemplate", field, false, false, "Time")
 }
 
+func (ec *executionContext) _ColumnMapping_column(ctx context.Context, field graphql.CollectedField, obj *imports.ColumnMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColumnMapping_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColumnMapping_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColumnMapping", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ColumnMapping_header(ctx context.Context, field graphql.CollectedField, obj *imports.ColumnMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColumnMapping_header(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Header, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColumnMapping_header(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColumnMapping", field, false, false, "String")
+}
+
+func (ec *executionContext) _ColumnMapping_field(ctx context.Context, field graphql.CollectedField, obj *imports.ColumnMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColumnMapping_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ColumnMapping_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColumnMapping", field, false, false, "String")
+}
+
+func (ec *executionContext) _ColumnMapping_confidence(ctx context.Context, field graphql.CollectedField, obj *imports.ColumnMapping) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ColumnMapping_confidence(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Confidence, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ColumnMapping_confidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ColumnMapping", field, false, false, "Float")
+}
+
+func (ec *executionContext) _FieldChange_field(ctx context.Context, field graphql.CollectedField, obj *imports.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _FieldChange_old(ctx context.Context, field graphql.CollectedField, obj *imports.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_old(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Old, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_old(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _FieldChange_new(ctx context.Context, field graphql.CollectedField, obj *imports.FieldChange) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FieldChange_new(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.New, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_FieldChange_new(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FieldChange", field, false, false, "String")
+}
+
 func (ec *executionContext) _FieldValue_key(ctx context.Context, field graphql.CollectedField, obj *model.FieldValue) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -3396,6 +5220,1854 @@ func (ec *executionContext) _FieldValue_value(ctx context.Context, field graphql
 }
 func (ec *executionContext) fieldContext_FieldValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("FieldValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_id(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Import_template(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().Template(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *templates.Template) graphql.Marshaler {
+			return ec.marshalNCardTemplate2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋtemplatesᚐTemplate(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_createdBy(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_fileName(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_fileSize(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_fileSize(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().FileSize(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_fileSize(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, true, true, "Int")
+}
+
+func (ec *executionContext) _Import_fileSha256(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_fileSha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().FileSha256(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_fileSha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, true, true, "String")
+}
+
+func (ec *executionContext) _Import_encoding(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_encoding(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Encoding, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_encoding(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_delimiter(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_delimiter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delimiter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_delimiter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_headerRow(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_headerRow(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HeaderRow, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_headerRow(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Import_header(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_header(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Header, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_header(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_rowCount(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_rowCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RowCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_rowCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Import_mapping(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_mapping(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mapping, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []imports.ColumnMapping) graphql.Marshaler {
+			return ec.marshalNColumnMapping2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐColumnMappingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_mapping(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ColumnMapping(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_options(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_options(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Options, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.Options) graphql.Marshaler {
+			return ec.marshalNImportOptions2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOptions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_options(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportOptions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_phase(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Phase) graphql.Marshaler {
+			return ec.marshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "ImportPhase")
+}
+
+func (ec *executionContext) _Import_outcome(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Outcome) graphql.Marshaler {
+			return ec.marshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "JobOutcome")
+}
+
+func (ec *executionContext) _Import_processed(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Import_total(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Import_counts(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+			return ec.marshalOImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_previewCounts(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_previewCounts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviewCounts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+			return ec.marshalOImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_previewCounts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_previewedAt(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_previewedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PreviewedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_previewedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Import_errorCode(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_errorCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_errorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "String")
+}
+
+func (ec *executionContext) _Import_error(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().Error(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, true, true, "String")
+}
+
+func (ec *executionContext) _Import_timings(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_timings(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().Timings(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.PhaseTiming) graphql.Marshaler {
+			return ec.marshalNPhaseTiming2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPhaseTimingᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_timings(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PhaseTiming(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Import_createdAt(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Import_startedAt(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Import_finishedAt(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Import_resultsUrl(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_resultsUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Import().ResultsURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_resultsUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Import", field, true, true, "String")
+}
+
+func (ec *executionContext) _Import_rows(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_rows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Import().Rows(ctx, obj, fc.Args["outcome"].(*imports.RowOutcome), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportRowConnection) graphql.Marshaler {
+			return ec.marshalNImportRowConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Import_rows(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRowConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Import_rows_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ImportEdge) graphql.Marshaler {
+			return ec.marshalNImportEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ImportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportCounts_create(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_create(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Create, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_create(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_update(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_update(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Update, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_update(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_unchanged(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_unchanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unchanged, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_unchanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_archive(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_archive(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Archive, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_archive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_delete(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_delete(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Delete, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_delete(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_invalid(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_invalid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invalid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_invalid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_skipped(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_skipped(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Skipped, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_skipped(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportCounts_conflict(ctx context.Context, field graphql.CollectedField, obj *imports.Counts) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportCounts_conflict(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Conflict, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportCounts_conflict(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportCounts", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ImportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportOptions_mode(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_mode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.Mode) graphql.Marshaler {
+			return ec.marshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_mode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "ImportMode")
+}
+
+func (ec *executionContext) _ImportOptions_missingAction(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_missingAction(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MissingAction, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.MissingAction) graphql.Marshaler {
+			return ec.marshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_missingAction(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "MissingRecordAction")
+}
+
+func (ec *executionContext) _ImportOptions_matchOn(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_matchOn(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MatchOn, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.MatchOn) graphql.Marshaler {
+			return ec.marshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_matchOn(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "MatchOn")
+}
+
+func (ec *executionContext) _ImportOptions_overwrite(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_overwrite(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Overwrite, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.Overwrite) graphql.Marshaler {
+			return ec.marshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_overwrite(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "OverwritePolicy")
+}
+
+func (ec *executionContext) _ImportOptions_updateFields(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_updateFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdateFields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalOString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_updateFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportOptions_cardIdFormat(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_cardIdFormat(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardIDFormat, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v cardid.Format) graphql.Marshaler {
+			return ec.marshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_cardIdFormat(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "CardIdFormat")
+}
+
+func (ec *executionContext) _ImportOptions_defaultValidFrom(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_defaultValidFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultValidFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_defaultValidFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ImportOptions_defaultExpiresAt(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_defaultExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_defaultExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ImportOptions_invalidRows(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_invalidRows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.InvalidRows, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.InvalidRows) graphql.Marshaler {
+			return ec.marshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_invalidRows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "InvalidRowPolicy")
+}
+
+func (ec *executionContext) _ImportPreview_import(ctx context.Context, field graphql.CollectedField, obj *model.ImportPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPreview_import(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Import, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPreview_import(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportPreview_counts(ctx context.Context, field graphql.CollectedField, obj *model.ImportPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPreview_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+			return ec.marshalNImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPreview_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportPreview",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportPreview_samples(ctx context.Context, field graphql.CollectedField, obj *model.ImportPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPreview_samples(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ImportPreview().Samples(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []imports.Row) graphql.Marshaler {
+			return ec.marshalNImportRow2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPreview_samples(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportPreview",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportPreview_invalidRows(ctx context.Context, field graphql.CollectedField, obj *model.ImportPreview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPreview_invalidRows(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ImportPreview().InvalidRows(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportRowConnection) graphql.Marshaler {
+			return ec.marshalNImportRowConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPreview_invalidRows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportPreview",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRowConnection(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportProgress_importId(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_importId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ImportID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_importId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImportProgress_phase(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Phase) graphql.Marshaler {
+			return ec.marshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "ImportPhase")
+}
+
+func (ec *executionContext) _ImportProgress_outcome(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Outcome) graphql.Marshaler {
+			return ec.marshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "JobOutcome")
+}
+
+func (ec *executionContext) _ImportProgress_processed(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportProgress_total(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportProgress_counts(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+			return ec.marshalOImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportProgress",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportCounts(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportProgress_error(ctx context.Context, field graphql.CollectedField, obj *imports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportProgress_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportRow_line(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_line(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Line, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_line(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportRow_key(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportRow_outcome(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_outcome(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Outcome, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v imports.RowOutcome) graphql.Marshaler {
+			return ec.marshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_outcome(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, false, false, "RowOutcome")
+}
+
+func (ec *executionContext) _ImportRow_recordId(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ImportRow_changedFields(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_changedFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ImportRow().ChangedFields(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_changedFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, true, true, "String")
+}
+
+func (ec *executionContext) _ImportRow_changes(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ImportRow().Changes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []imports.FieldChange) graphql.Marshaler {
+			return ec.marshalNFieldChange2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportRow",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FieldChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportRow_errors(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_errors(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Errors, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []imports.FieldError) graphql.Marshaler {
+			return ec.marshalNRowError2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldErrorᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_errors(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportRow",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RowError(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportRow_cardIdRead(ctx context.Context, field graphql.CollectedField, obj *imports.Row) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRow_cardIdRead(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardIDRead, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRow_cardIdRead(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRow", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportRowConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ImportRowEdge) graphql.Marshaler {
+			return ec.marshalNImportRowEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportRowConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRowEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportRowConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportRowConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ImportRowEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportRowEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportRowEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ImportRowEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportRowEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Row) graphql.Marshaler {
+			return ec.marshalNImportRow2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRow(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportRowEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportRowEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportRow(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -4212,6 +7884,254 @@ func (ec *executionContext) fieldContext_Mutation_unlockFields(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_createImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateImport(ctx, fc.Args["templateId"].(string), fc.Args["file"].(graphql.Upload), fc.Args["options"].(*model.ImportOptionsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createImport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createImport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_updateImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_updateImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UpdateImport(ctx, fc.Args["id"].(string), fc.Args["mapping"].([]model.ColumnMappingInput), fc.Args["options"].(*model.ImportOptionsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_updateImport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_updateImport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartImport(ctx, fc.Args["id"].(string), fc.Args["confirm"].(*model.ImportConfirmInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startImport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startImport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_cancelImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_cancelImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CancelImport(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_cancelImport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_cancelImport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Operator_id(ctx context.Context, field graphql.CollectedField, obj *auth.Operator) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4472,6 +8392,52 @@ func (ec *executionContext) _PageInfo_endCursor(ctx context.Context, field graph
 }
 func (ec *executionContext) fieldContext_PageInfo_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PageInfo", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhaseTiming_phase(ctx context.Context, field graphql.CollectedField, obj *model.PhaseTiming) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseTiming_phase(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Phase, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseTiming_phase(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseTiming", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhaseTiming_seconds(ctx context.Context, field graphql.CollectedField, obj *model.PhaseTiming) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhaseTiming_seconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Seconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v float64) graphql.Marshaler {
+			return ec.marshalNFloat2float64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhaseTiming_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhaseTiming", field, false, false, "Float")
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -4760,6 +8726,254 @@ func (ec *executionContext) fieldContext_Query_record(ctx context.Context, field
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_exampleCsv(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exampleCsv(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExampleCSV(ctx, fc.Args["templateId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exampleCsv(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exampleCsv_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_imports(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_imports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Imports(ctx, fc.Args["templateId"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *model.ImportConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ImportConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportConnection) graphql.Marshaler {
+			return ec.marshalNImportConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_imports(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_imports_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_import(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_import(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Import(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalOImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_import(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_import_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_previewImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_previewImport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().PreviewImport(ctx, fc.Args["id"].(string), fc.Args["invalidFirst"].(*int), fc.Args["invalidAfter"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *model.ImportPreview
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ImportPreview
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ImportPreview) graphql.Marshaler {
+			return ec.marshalNImportPreview2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_previewImport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportPreview(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_previewImport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -4914,6 +9128,75 @@ func (ec *executionContext) fieldContext_RecordChange_record(_ context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _RowError_column(ctx context.Context, field graphql.CollectedField, obj *imports.FieldError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RowError_column(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Column, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalOInt2int(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RowError_column(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RowError", field, false, false, "Int")
+}
+
+func (ec *executionContext) _RowError_field(ctx context.Context, field graphql.CollectedField, obj *imports.FieldError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RowError_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RowError_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RowError", field, false, false, "String")
+}
+
+func (ec *executionContext) _RowError_reason(ctx context.Context, field graphql.CollectedField, obj *imports.FieldError) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RowError_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RowError_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RowError", field, false, false, "String")
+}
+
 func (ec *executionContext) _Subscription_recordChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -4970,6 +9253,68 @@ func (ec *executionContext) fieldContext_Subscription_recordChanged(ctx context.
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_recordChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_importProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_importProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ImportProgress(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *imports.Progress
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Progress
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Progress) graphql.Marshaler {
+			return ec.marshalNImportProgress2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_importProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportProgress(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_importProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -6256,6 +10601,55 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputColumnMappingInput(ctx context.Context, obj any) (model.ColumnMappingInput, error) {
+	var it model.ColumnMappingInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"column", "field"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "column":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("column"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Column = data
+		case "field":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("field"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Field = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalColumnMappingInput unmarshals raw into the ColumnMappingInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalColumnMappingInput(ctx context.Context, raw any) (model.ColumnMappingInput, error) {
+	var out model.ColumnMappingInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ColumnMappingInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputFieldValueInput(ctx context.Context, obj any) (model.FieldValueInput, error) {
 	var it model.FieldValueInput
 	if obj == nil {
@@ -6302,6 +10696,174 @@ func (ec *executionContext) unmarshalInputFieldValueInput(ctx context.Context, o
 func UnmarshalFieldValueInput(ctx context.Context, raw any) (model.FieldValueInput, error) {
 	var out model.FieldValueInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "FieldValueInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputImportConfirmInput(ctx context.Context, obj any) (model.ImportConfirmInput, error) {
+	var it model.ImportConfirmInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"archive", "delete"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "archive":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("archive"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Archive = data
+		case "delete":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("delete"))
+			data, err := ec.unmarshalNInt2int(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Delete = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImportConfirmInput unmarshals raw into the ImportConfirmInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImportConfirmInput(ctx context.Context, raw any) (model.ImportConfirmInput, error) {
+	var out model.ImportConfirmInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportConfirmInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputImportOptionsInput(ctx context.Context, obj any) (model.ImportOptionsInput, error) {
+	var it model.ImportOptionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"mode", "missingAction", "matchOn", "overwrite", "updateFields", "cardIdFormat", "defaultValidFrom", "defaultExpiresAt", "invalidRows", "encoding", "delimiter", "headerRow"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "mode":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mode"))
+			data, err := ec.unmarshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mode = graphql.OmittableOf(data)
+		case "missingAction":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("missingAction"))
+			data, err := ec.unmarshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MissingAction = graphql.OmittableOf(data)
+		case "matchOn":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("matchOn"))
+			data, err := ec.unmarshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.MatchOn = graphql.OmittableOf(data)
+		case "overwrite":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("overwrite"))
+			data, err := ec.unmarshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Overwrite = graphql.OmittableOf(data)
+		case "updateFields":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("updateFields"))
+			data, err := ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.UpdateFields = graphql.OmittableOf(data)
+		case "cardIdFormat":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cardIdFormat"))
+			data, err := ec.unmarshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CardIDFormat = graphql.OmittableOf(data)
+		case "defaultValidFrom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultValidFrom"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultValidFrom = graphql.OmittableOf(data)
+		case "defaultExpiresAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("defaultExpiresAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DefaultExpiresAt = graphql.OmittableOf(data)
+		case "invalidRows":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("invalidRows"))
+			data, err := ec.unmarshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.InvalidRows = graphql.OmittableOf(data)
+		case "encoding":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encoding"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Encoding = graphql.OmittableOf(data)
+		case "delimiter":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("delimiter"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Delimiter = graphql.OmittableOf(data)
+		case "headerRow":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("headerRow"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.HeaderRow = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalImportOptionsInput unmarshals raw into the ImportOptionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalImportOptionsInput(ctx context.Context, raw any) (model.ImportOptionsInput, error) {
+	var out model.ImportOptionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportOptionsInput", raw, &out)
 	return out, err
 }
 
@@ -7197,6 +11759,97 @@ func (ec *executionContext) _CardTemplate(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var columnMappingImplementors = []string{"ColumnMapping"}
+
+func (ec *executionContext) _ColumnMapping(ctx context.Context, sel ast.SelectionSet, obj *imports.ColumnMapping) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, columnMappingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ColumnMapping")
+		case "column":
+			out.Values[i] = ec._ColumnMapping_column(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "header":
+			out.Values[i] = ec._ColumnMapping_header(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "field":
+			out.Values[i] = ec._ColumnMapping_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "confidence":
+			out.Values[i] = ec._ColumnMapping_confidence(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var fieldChangeImplementors = []string{"FieldChange"}
+
+func (ec *executionContext) _FieldChange(ctx context.Context, sel ast.SelectionSet, obj *imports.FieldChange) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, fieldChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("FieldChange")
+		case "field":
+			out.Values[i] = ec._FieldChange_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "old":
+			out.Values[i] = ec._FieldChange_old(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "new":
+			out.Values[i] = ec._FieldChange_new(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var fieldValueImplementors = []string{"FieldValue"}
 
 func (ec *executionContext) _FieldValue(ctx context.Context, sel ast.SelectionSet, obj *model.FieldValue) graphql.Marshaler {
@@ -7220,6 +11873,657 @@ func (ec *executionContext) _FieldValue(ctx context.Context, sel ast.SelectionSe
 			}
 		case "value":
 			out.Values[i] = ec._FieldValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importImplementors = []string{"Import"}
+
+func (ec *executionContext) _Import(ctx context.Context, sel ast.SelectionSet, obj *imports.Import) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Import")
+		case "id":
+			out.Values[i] = ec._Import_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_template(ctx, field, obj)
+				})
+		case "createdBy":
+			out.Values[i] = ec._Import_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fileName":
+			out.Values[i] = ec._Import_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fileSize":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_fileSize(ctx, field, obj)
+				})
+		case "fileSha256":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_fileSha256(ctx, field, obj)
+				})
+		case "encoding":
+			out.Values[i] = ec._Import_encoding(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "delimiter":
+			out.Values[i] = ec._Import_delimiter(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "headerRow":
+			out.Values[i] = ec._Import_headerRow(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "header":
+			out.Values[i] = ec._Import_header(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rowCount":
+			out.Values[i] = ec._Import_rowCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "mapping":
+			out.Values[i] = ec._Import_mapping(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "options":
+			out.Values[i] = ec._Import_options(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "phase":
+			out.Values[i] = ec._Import_phase(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "outcome":
+			out.Values[i] = ec._Import_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "processed":
+			out.Values[i] = ec._Import_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._Import_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "counts":
+			out.Values[i] = ec._Import_counts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "previewCounts":
+			out.Values[i] = ec._Import_previewCounts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "previewedAt":
+			out.Values[i] = ec._Import_previewedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "errorCode":
+			out.Values[i] = ec._Import_errorCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_error(ctx, field, obj)
+				})
+		case "timings":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_timings(ctx, field, obj)
+				})
+		case "createdAt":
+			out.Values[i] = ec._Import_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._Import_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Import_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "resultsUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_resultsUrl(ctx, field, obj)
+				})
+		case "rows":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Import_rows(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importConnectionImplementors = []string{"ImportConnection"}
+
+func (ec *executionContext) _ImportConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ImportConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportConnection")
+		case "edges":
+			out.Values[i] = ec._ImportConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ImportConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importCountsImplementors = []string{"ImportCounts"}
+
+func (ec *executionContext) _ImportCounts(ctx context.Context, sel ast.SelectionSet, obj *imports.Counts) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importCountsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportCounts")
+		case "create":
+			out.Values[i] = ec._ImportCounts_create(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "update":
+			out.Values[i] = ec._ImportCounts_update(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unchanged":
+			out.Values[i] = ec._ImportCounts_unchanged(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "archive":
+			out.Values[i] = ec._ImportCounts_archive(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "delete":
+			out.Values[i] = ec._ImportCounts_delete(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invalid":
+			out.Values[i] = ec._ImportCounts_invalid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "skipped":
+			out.Values[i] = ec._ImportCounts_skipped(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "conflict":
+			out.Values[i] = ec._ImportCounts_conflict(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importEdgeImplementors = []string{"ImportEdge"}
+
+func (ec *executionContext) _ImportEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ImportEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportEdge")
+		case "cursor":
+			out.Values[i] = ec._ImportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ImportEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importOptionsImplementors = []string{"ImportOptions"}
+
+func (ec *executionContext) _ImportOptions(ctx context.Context, sel ast.SelectionSet, obj *imports.Options) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importOptionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportOptions")
+		case "mode":
+			out.Values[i] = ec._ImportOptions_mode(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "missingAction":
+			out.Values[i] = ec._ImportOptions_missingAction(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matchOn":
+			out.Values[i] = ec._ImportOptions_matchOn(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "overwrite":
+			out.Values[i] = ec._ImportOptions_overwrite(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateFields":
+			out.Values[i] = ec._ImportOptions_updateFields(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cardIdFormat":
+			out.Values[i] = ec._ImportOptions_cardIdFormat(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultValidFrom":
+			out.Values[i] = ec._ImportOptions_defaultValidFrom(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "defaultExpiresAt":
+			out.Values[i] = ec._ImportOptions_defaultExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "invalidRows":
+			out.Values[i] = ec._ImportOptions_invalidRows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importPreviewImplementors = []string{"ImportPreview"}
+
+func (ec *executionContext) _ImportPreview(ctx context.Context, sel ast.SelectionSet, obj *model.ImportPreview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importPreviewImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportPreview")
+		case "import":
+			out.Values[i] = ec._ImportPreview_import(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "counts":
+			out.Values[i] = ec._ImportPreview_counts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "samples":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImportPreview_samples(ctx, field, obj)
+				})
+		case "invalidRows":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImportPreview_invalidRows(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importProgressImplementors = []string{"ImportProgress"}
+
+func (ec *executionContext) _ImportProgress(ctx context.Context, sel ast.SelectionSet, obj *imports.Progress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportProgress")
+		case "importId":
+			out.Values[i] = ec._ImportProgress_importId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "phase":
+			out.Values[i] = ec._ImportProgress_phase(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "outcome":
+			out.Values[i] = ec._ImportProgress_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._ImportProgress_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ImportProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counts":
+			out.Values[i] = ec._ImportProgress_counts(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ImportProgress_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importRowImplementors = []string{"ImportRow"}
+
+func (ec *executionContext) _ImportRow(ctx context.Context, sel ast.SelectionSet, obj *imports.Row) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importRowImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportRow")
+		case "line":
+			out.Values[i] = ec._ImportRow_line(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "key":
+			out.Values[i] = ec._ImportRow_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "outcome":
+			out.Values[i] = ec._ImportRow_outcome(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordId":
+			out.Values[i] = ec._ImportRow_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "changedFields":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImportRow_changedFields(ctx, field, obj)
+				})
+		case "changes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ImportRow_changes(ctx, field, obj)
+				})
+		case "errors":
+			out.Values[i] = ec._ImportRow_errors(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cardIdRead":
+			out.Values[i] = ec._ImportRow_cardIdRead(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importRowConnectionImplementors = []string{"ImportRowConnection"}
+
+func (ec *executionContext) _ImportRowConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ImportRowConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importRowConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportRowConnection")
+		case "edges":
+			out.Values[i] = ec._ImportRowConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ImportRowConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importRowEdgeImplementors = []string{"ImportRowEdge"}
+
+func (ec *executionContext) _ImportRowEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ImportRowEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importRowEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportRowEdge")
+		case "cursor":
+			out.Values[i] = ec._ImportRowEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ImportRowEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -7353,6 +12657,34 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "unlockFields":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_unlockFields(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createImport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createImport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "updateImport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_updateImport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startImport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startImport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cancelImport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_cancelImport(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -7514,6 +12846,44 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
+var phaseTimingImplementors = []string{"PhaseTiming"}
+
+func (ec *executionContext) _PhaseTiming(ctx context.Context, sel ast.SelectionSet, obj *model.PhaseTiming) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, phaseTimingImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PhaseTiming")
+		case "phase":
+			out.Values[i] = ec._PhaseTiming_phase(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "seconds":
+			out.Values[i] = ec._PhaseTiming_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var queryImplementors = []string{"Query"}
 
 func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -7562,6 +12932,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_record(ctx, field)
+				})
+		case "exampleCsv":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exampleCsv(ctx, field)
+				})
+		case "imports":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_imports(ctx, field)
+				})
+		case "import":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_import(ctx, field)
+				})
+		case "previewImport":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_previewImport(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -7638,6 +13032,49 @@ func (ec *executionContext) _RecordChange(ctx context.Context, sel ast.Selection
 	return out
 }
 
+var rowErrorImplementors = []string{"RowError"}
+
+func (ec *executionContext) _RowError(ctx context.Context, sel ast.SelectionSet, obj *imports.FieldError) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, rowErrorImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RowError")
+		case "column":
+			out.Values[i] = ec._RowError_column(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "field":
+			out.Values[i] = ec._RowError_field(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._RowError_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var subscriptionImplementors = []string{"Subscription"}
 
 func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
@@ -7653,6 +13090,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 	switch fields[0].Name {
 	case "recordChanged":
 		return ec._Subscription_recordChanged(ctx, fields[0])
+	case "importProgress":
+		return ec._Subscription_importProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -8239,6 +13678,31 @@ func (ec *executionContext) marshalNCardTemplate2ᚖgithubᚗcomᚋlintelᚋlint
 	return ec._CardTemplate(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNColumnMapping2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐColumnMapping(ctx context.Context, sel ast.SelectionSet, v imports.ColumnMapping) graphql.Marshaler {
+	return ec._ColumnMapping(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNColumnMapping2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐColumnMappingᚄ(ctx context.Context, sel ast.SelectionSet, v []imports.ColumnMapping) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNColumnMapping2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐColumnMapping(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNColumnMappingInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐColumnMappingInput(ctx context.Context, v any) (model.ColumnMappingInput, error) {
+	res, err := ec.unmarshalInputColumnMappingInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNCredentialState2githubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐCredentialState(ctx context.Context, v any) (records.CredentialState, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNCredentialState2githubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐCredentialState[tmp]
@@ -8272,6 +13736,26 @@ var (
 		records.CredentialExpired: "EXPIRED",
 	}
 )
+
+func (ec *executionContext) marshalNFieldChange2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldChange(ctx context.Context, sel ast.SelectionSet, v imports.FieldChange) graphql.Marshaler {
+	return ec._FieldChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFieldChange2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []imports.FieldChange) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNFieldChange2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
 
 func (ec *executionContext) unmarshalNFieldType2githubᚗcomᚋlintelᚋlintelᚋinternalᚋtemplatesᚐFieldType(ctx context.Context, v any) (templates.FieldType, error) {
 	tmp, err := graphql.UnmarshalString(v)
@@ -8334,6 +13818,20 @@ func (ec *executionContext) unmarshalNFieldValueInput2githubᚗcomᚋlintelᚋli
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
+func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
+	res, err := graphql.UnmarshalFloatContext(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.SelectionSet, v float64) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalFloatContext(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Float!")
+	}
+	return graphql.WrapContextMarshaler(ctx, res)
+}
+
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
 	res, err := graphql.UnmarshalUUID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8362,6 +13860,152 @@ func (ec *executionContext) marshalNID2string(ctx context.Context, sel ast.Selec
 	return res
 }
 
+func (ec *executionContext) marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx context.Context, sel ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Import!")
+		return graphql.Null
+	}
+	return ec._Import(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportConnection(ctx context.Context, sel ast.SelectionSet, v *model.ImportConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportConnection!")
+		return graphql.Null
+	}
+	return ec._ImportConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx context.Context, sel ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportCounts!")
+		return graphql.Null
+	}
+	return ec._ImportCounts(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportEdge(ctx context.Context, sel ast.SelectionSet, v model.ImportEdge) graphql.Marshaler {
+	return ec._ImportEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImportEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ImportEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImportEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx context.Context, v any) (imports.Mode, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx context.Context, sel ast.SelectionSet, v imports.Mode) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ImportMode!")
+	}
+	return res
+}
+
+var (
+	unmarshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode = map[string]imports.Mode{
+		"UPSERT": imports.Upsert,
+		"SYNC":   imports.Sync,
+	}
+	marshalNImportMode2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode = map[imports.Mode]string{
+		imports.Upsert: "UPSERT",
+		imports.Sync:   "SYNC",
+	}
+)
+
+func (ec *executionContext) marshalNImportOptions2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOptions(ctx context.Context, sel ast.SelectionSet, v imports.Options) graphql.Marshaler {
+	return ec._ImportOptions(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImportPreview2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportPreview(ctx context.Context, sel ast.SelectionSet, v *model.ImportPreview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportPreview!")
+		return graphql.Null
+	}
+	return ec._ImportPreview(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportProgress2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐProgress(ctx context.Context, sel ast.SelectionSet, v *imports.Progress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportProgress!")
+		return graphql.Null
+	}
+	return ec._ImportProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportRow2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRow(ctx context.Context, sel ast.SelectionSet, v imports.Row) graphql.Marshaler {
+	return ec._ImportRow(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImportRow2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowᚄ(ctx context.Context, sel ast.SelectionSet, v []imports.Row) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImportRow2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRow(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNImportRow2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRow(ctx context.Context, sel ast.SelectionSet, v *imports.Row) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportRow!")
+		return graphql.Null
+	}
+	return ec._ImportRow(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportRowConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowConnection(ctx context.Context, sel ast.SelectionSet, v *model.ImportRowConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ImportRowConnection!")
+		return graphql.Null
+	}
+	return ec._ImportRowConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNImportRowEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowEdge(ctx context.Context, sel ast.SelectionSet, v model.ImportRowEdge) graphql.Marshaler {
+	return ec._ImportRowEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNImportRowEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ImportRowEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNImportRowEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportRowEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -8375,6 +14019,86 @@ func (ec *executionContext) marshalNInt2int(ctx context.Context, sel ast.Selecti
 	}
 	return res
 }
+
+func (ec *executionContext) unmarshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx context.Context, v any) (imports.InvalidRows, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx context.Context, sel ast.SelectionSet, v imports.InvalidRows) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "InvalidRowPolicy!")
+	}
+	return res
+}
+
+var (
+	unmarshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows = map[string]imports.InvalidRows{
+		"ABORT":        imports.Abort,
+		"SKIP_INVALID": imports.SkipInvalid,
+	}
+	marshalNInvalidRowPolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows = map[imports.InvalidRows]string{
+		imports.Abort:       "ABORT",
+		imports.SkipInvalid: "SKIP_INVALID",
+	}
+)
+
+func (ec *executionContext) unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, v any) (imports.MatchOn, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, sel ast.SelectionSet, v imports.MatchOn) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MatchOn!")
+	}
+	return res
+}
+
+var (
+	unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn = map[string]imports.MatchOn{
+		"CARD_ID":           imports.MatchCardID,
+		"UNIQUE_IDENTIFIER": imports.MatchUniqueIdentifier,
+	}
+	marshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn = map[imports.MatchOn]string{
+		imports.MatchCardID:           "CARD_ID",
+		imports.MatchUniqueIdentifier: "UNIQUE_IDENTIFIER",
+	}
+)
+
+func (ec *executionContext) unmarshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx context.Context, v any) (imports.MissingAction, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx context.Context, sel ast.SelectionSet, v imports.MissingAction) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MissingRecordAction!")
+	}
+	return res
+}
+
+var (
+	unmarshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction = map[string]imports.MissingAction{
+		"KEEP":    imports.Keep,
+		"ARCHIVE": imports.Archive,
+		"DELETE":  imports.Delete,
+	}
+	marshalNMissingRecordAction2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction = map[imports.MissingAction]string{
+		imports.Keep:    "KEEP",
+		imports.Archive: "ARCHIVE",
+		imports.Delete:  "DELETE",
+	}
+)
 
 func (ec *executionContext) marshalNOperator2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauthᚐOperator(ctx context.Context, sel ast.SelectionSet, v *auth.Operator) graphql.Marshaler {
 	if v == nil {
@@ -8392,12 +14116,58 @@ func (ec *executionContext) marshalNOrganisation2ᚖgithubᚗcomᚋlintelᚋlint
 	return ec._Organisation(ctx, sel, v)
 }
 
+func (ec *executionContext) unmarshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx context.Context, v any) (imports.Overwrite, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx context.Context, sel ast.SelectionSet, v imports.Overwrite) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OverwritePolicy!")
+	}
+	return res
+}
+
+var (
+	unmarshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite = map[string]imports.Overwrite{
+		"OVERWRITE":     imports.OverwriteAll,
+		"KEEP_EXISTING": imports.KeepExisting,
+	}
+	marshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite = map[imports.Overwrite]string{
+		imports.OverwriteAll: "OVERWRITE",
+		imports.KeepExisting: "KEEP_EXISTING",
+	}
+)
+
 func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPageInfo(ctx context.Context, sel ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "PageInfo!")
 		return graphql.Null
 	}
 	return ec._PageInfo(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNPhaseTiming2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPhaseTiming(ctx context.Context, sel ast.SelectionSet, v model.PhaseTiming) graphql.Marshaler {
+	return ec._PhaseTiming(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPhaseTiming2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPhaseTimingᚄ(ctx context.Context, sel ast.SelectionSet, v []model.PhaseTiming) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPhaseTiming2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPhaseTiming(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNRecordChange2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordChange(ctx context.Context, sel ast.SelectionSet, v *model.RecordChange) graphql.Marshaler {
@@ -8513,6 +14283,64 @@ var (
 		caller.RoleOperator: "OPERATOR",
 		caller.RoleViewer:   "VIEWER",
 		caller.RoleGateway:  "GATEWAY",
+	}
+)
+
+func (ec *executionContext) marshalNRowError2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldError(ctx context.Context, sel ast.SelectionSet, v imports.FieldError) graphql.Marshaler {
+	return ec._RowError(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRowError2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldErrorᚄ(ctx context.Context, sel ast.SelectionSet, v []imports.FieldError) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRowError2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐFieldError(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx context.Context, v any) (imports.RowOutcome, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx context.Context, sel ast.SelectionSet, v imports.RowOutcome) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "RowOutcome!")
+	}
+	return res
+}
+
+var (
+	unmarshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome = map[string]imports.RowOutcome{
+		"CREATE":    imports.RowCreate,
+		"UPDATE":    imports.RowUpdate,
+		"UNCHANGED": imports.RowUnchanged,
+		"ARCHIVE":   imports.RowArchive,
+		"DELETE":    imports.RowDelete,
+		"INVALID":   imports.RowInvalid,
+		"SKIPPED":   imports.RowSkipped,
+		"CONFLICT":  imports.RowConflict,
+	}
+	marshalNRowOutcome2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome = map[imports.RowOutcome]string{
+		imports.RowCreate:    "CREATE",
+		imports.RowUpdate:    "UPDATE",
+		imports.RowUnchanged: "UNCHANGED",
+		imports.RowArchive:   "ARCHIVE",
+		imports.RowDelete:    "DELETE",
+		imports.RowInvalid:   "INVALID",
+		imports.RowSkipped:   "SKIPPED",
+		imports.RowConflict:  "CONFLICT",
 	}
 )
 
@@ -8679,6 +14507,20 @@ var (
 		templates.IdentifierIDNumber: "ID_NUMBER",
 	}
 )
+
+func (ec *executionContext) unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, v any) (graphql.Upload, error) {
+	res, err := graphql.UnmarshalUpload(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx context.Context, sel ast.SelectionSet, v graphql.Upload) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalUpload(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
+	}
+	return res
+}
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
@@ -8852,6 +14694,76 @@ func (ec *executionContext) marshalOBoolean2ᚖbool(ctx context.Context, sel ast
 	return res
 }
 
+func (ec *executionContext) unmarshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx context.Context, v any) (cardid.Format, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx context.Context, sel ast.SelectionSet, v cardid.Format) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat[v])
+	return res
+}
+
+var (
+	unmarshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat = map[string]cardid.Format{
+		"DECIMAL":      cardid.Decimal,
+		"HEX":          cardid.Hex,
+		"HEX_REVERSED": cardid.HexReversed,
+		"WIEGAND26":    cardid.Wiegand26,
+		"WIEGAND34":    cardid.Wiegand34,
+		"WIEGAND37":    cardid.Wiegand37,
+	}
+	marshalOCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat = map[cardid.Format]string{
+		cardid.Decimal:     "DECIMAL",
+		cardid.Hex:         "HEX",
+		cardid.HexReversed: "HEX_REVERSED",
+		cardid.Wiegand26:   "WIEGAND26",
+		cardid.Wiegand34:   "WIEGAND34",
+		cardid.Wiegand37:   "WIEGAND37",
+	}
+)
+
+func (ec *executionContext) unmarshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx context.Context, v any) (*cardid.Format, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx context.Context, sel ast.SelectionSet, v *cardid.Format) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat[*v])
+	return res
+}
+
+var (
+	unmarshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat = map[string]cardid.Format{
+		"DECIMAL":      cardid.Decimal,
+		"HEX":          cardid.Hex,
+		"HEX_REVERSED": cardid.HexReversed,
+		"WIEGAND26":    cardid.Wiegand26,
+		"WIEGAND34":    cardid.Wiegand34,
+		"WIEGAND37":    cardid.Wiegand37,
+	}
+	marshalOCardIdFormat2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat = map[cardid.Format]string{
+		cardid.Decimal:     "DECIMAL",
+		cardid.Hex:         "HEX",
+		cardid.HexReversed: "HEX_REVERSED",
+		cardid.Wiegand26:   "WIEGAND26",
+		cardid.Wiegand34:   "WIEGAND34",
+		cardid.Wiegand37:   "WIEGAND37",
+	}
+)
+
 func (ec *executionContext) marshalOCardRecord2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐRecord(ctx context.Context, sel ast.SelectionSet, v *records.Record) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -8894,6 +14806,23 @@ func (ec *executionContext) marshalOCardTemplate2ᚖgithubᚗcomᚋlintelᚋlint
 		return graphql.Null
 	}
 	return ec._CardTemplate(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOColumnMappingInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐColumnMappingInputᚄ(ctx context.Context, v any) ([]model.ColumnMappingInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ColumnMappingInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNColumnMappingInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐColumnMappingInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) unmarshalOCredentialState2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐCredentialState(ctx context.Context, v any) (*records.CredentialState, error) {
@@ -8951,6 +14880,152 @@ func (ec *executionContext) unmarshalOFieldValueInput2ᚕgithubᚗcomᚋlintel�
 	return res, nil
 }
 
+func (ec *executionContext) unmarshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (*uuid.UUID, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalUUID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, sel ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalUUID(*v)
+	return res
+}
+
+func (ec *executionContext) unmarshalOID2ᚖstring(ctx context.Context, v any) (*string, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := graphql.UnmarshalID(v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOID2ᚖstring(ctx context.Context, sel ast.SelectionSet, v *string) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalID(*v)
+	return res
+}
+
+func (ec *executionContext) marshalOImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx context.Context, sel ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Import(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOImportConfirmInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportConfirmInput(ctx context.Context, v any) (*model.ImportConfirmInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputImportConfirmInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImportCounts2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐCounts(ctx context.Context, sel ast.SelectionSet, v *imports.Counts) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ImportCounts(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx context.Context, v any) (*imports.Mode, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode(ctx context.Context, sel ast.SelectionSet, v *imports.Mode) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode[*v])
+	return res
+}
+
+var (
+	unmarshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode = map[string]imports.Mode{
+		"UPSERT": imports.Upsert,
+		"SYNC":   imports.Sync,
+	}
+	marshalOImportMode2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMode = map[imports.Mode]string{
+		imports.Upsert: "UPSERT",
+		imports.Sync:   "SYNC",
+	}
+)
+
+func (ec *executionContext) unmarshalOImportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐImportOptionsInput(ctx context.Context, v any) (*model.ImportOptionsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputImportOptionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase(ctx context.Context, v any) (*imports.Phase, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase(ctx context.Context, sel ast.SelectionSet, v *imports.Phase) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase[*v])
+	return res
+}
+
+var (
+	unmarshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase = map[string]imports.Phase{
+		"QUEUED":     imports.PhaseQueued,
+		"PARSING":    imports.PhaseParsing,
+		"VALIDATING": imports.PhaseValidating,
+		"APPLYING":   imports.PhaseApplying,
+		"NOTIFYING":  imports.PhaseNotifying,
+		"DONE":       imports.PhaseDone,
+	}
+	marshalOImportPhase2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhase = map[imports.Phase]string{
+		imports.PhaseQueued:     "QUEUED",
+		imports.PhaseParsing:    "PARSING",
+		imports.PhaseValidating: "VALIDATING",
+		imports.PhaseApplying:   "APPLYING",
+		imports.PhaseNotifying:  "NOTIFYING",
+		imports.PhaseDone:       "DONE",
+	}
+)
+
+func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
+	res, err := graphql.UnmarshalInt(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInt2int(ctx context.Context, sel ast.SelectionSet, v int) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalInt(v)
+	return res
+}
+
 func (ec *executionContext) unmarshalOInt2ᚖint(ctx context.Context, v any) (*int, error) {
 	if v == nil {
 		return nil, nil
@@ -8969,6 +15044,132 @@ func (ec *executionContext) marshalOInt2ᚖint(ctx context.Context, sel ast.Sele
 	return res
 }
 
+func (ec *executionContext) unmarshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx context.Context, v any) (*imports.InvalidRows, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows(ctx context.Context, sel ast.SelectionSet, v *imports.InvalidRows) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows[*v])
+	return res
+}
+
+var (
+	unmarshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows = map[string]imports.InvalidRows{
+		"ABORT":        imports.Abort,
+		"SKIP_INVALID": imports.SkipInvalid,
+	}
+	marshalOInvalidRowPolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐInvalidRows = map[imports.InvalidRows]string{
+		imports.Abort:       "ABORT",
+		imports.SkipInvalid: "SKIP_INVALID",
+	}
+)
+
+func (ec *executionContext) unmarshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome(ctx context.Context, v any) (*imports.Outcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome(ctx context.Context, sel ast.SelectionSet, v *imports.Outcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome[*v])
+	return res
+}
+
+var (
+	unmarshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome = map[string]imports.Outcome{
+		"RUNNING":   imports.Running,
+		"SUCCEEDED": imports.Succeeded,
+		"FAILED":    imports.Failed,
+		"CANCELLED": imports.Cancelled,
+	}
+	marshalOJobOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOutcome = map[imports.Outcome]string{
+		imports.Running:   "RUNNING",
+		imports.Succeeded: "SUCCEEDED",
+		imports.Failed:    "FAILED",
+		imports.Cancelled: "CANCELLED",
+	}
+)
+
+func (ec *executionContext) unmarshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, v any) (*imports.MatchOn, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, sel ast.SelectionSet, v *imports.MatchOn) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn[*v])
+	return res
+}
+
+var (
+	unmarshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn = map[string]imports.MatchOn{
+		"CARD_ID":           imports.MatchCardID,
+		"UNIQUE_IDENTIFIER": imports.MatchUniqueIdentifier,
+	}
+	marshalOMatchOn2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn = map[imports.MatchOn]string{
+		imports.MatchCardID:           "CARD_ID",
+		imports.MatchUniqueIdentifier: "UNIQUE_IDENTIFIER",
+	}
+)
+
+func (ec *executionContext) unmarshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx context.Context, v any) (*imports.MissingAction, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction(ctx context.Context, sel ast.SelectionSet, v *imports.MissingAction) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction[*v])
+	return res
+}
+
+var (
+	unmarshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction = map[string]imports.MissingAction{
+		"KEEP":    imports.Keep,
+		"ARCHIVE": imports.Archive,
+		"DELETE":  imports.Delete,
+	}
+	marshalOMissingRecordAction2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMissingAction = map[imports.MissingAction]string{
+		imports.Keep:    "KEEP",
+		imports.Archive: "ARCHIVE",
+		imports.Delete:  "DELETE",
+	}
+)
+
 func (ec *executionContext) unmarshalOOrderDirection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐOrderDirection(ctx context.Context, v any) (*model.OrderDirection, error) {
 	if v == nil {
 		return nil, nil
@@ -8984,6 +15185,36 @@ func (ec *executionContext) marshalOOrderDirection2ᚖgithubᚗcomᚋlintelᚋli
 	}
 	return v
 }
+
+func (ec *executionContext) unmarshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx context.Context, v any) (*imports.Overwrite, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx context.Context, sel ast.SelectionSet, v *imports.Overwrite) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite[*v])
+	return res
+}
+
+var (
+	unmarshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite = map[string]imports.Overwrite{
+		"OVERWRITE":     imports.OverwriteAll,
+		"KEEP_EXISTING": imports.KeepExisting,
+	}
+	marshalOOverwritePolicy2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite = map[imports.Overwrite]string{
+		imports.OverwriteAll: "OVERWRITE",
+		imports.KeepExisting: "KEEP_EXISTING",
+	}
+)
 
 func (ec *executionContext) unmarshalORecordFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordFilter(ctx context.Context, v any) (*model.RecordFilter, error) {
 	if v == nil {
@@ -9033,6 +15264,48 @@ var (
 	}
 )
 
+func (ec *executionContext) unmarshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx context.Context, v any) (*imports.RowOutcome, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome(ctx context.Context, sel ast.SelectionSet, v *imports.RowOutcome) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome[*v])
+	return res
+}
+
+var (
+	unmarshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome = map[string]imports.RowOutcome{
+		"CREATE":    imports.RowCreate,
+		"UPDATE":    imports.RowUpdate,
+		"UNCHANGED": imports.RowUnchanged,
+		"ARCHIVE":   imports.RowArchive,
+		"DELETE":    imports.RowDelete,
+		"INVALID":   imports.RowInvalid,
+		"SKIPPED":   imports.RowSkipped,
+		"CONFLICT":  imports.RowConflict,
+	}
+	marshalORowOutcome2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐRowOutcome = map[imports.RowOutcome]string{
+		imports.RowCreate:    "CREATE",
+		imports.RowUpdate:    "UPDATE",
+		imports.RowUnchanged: "UNCHANGED",
+		imports.RowArchive:   "ARCHIVE",
+		imports.RowDelete:    "DELETE",
+		imports.RowInvalid:   "INVALID",
+		imports.RowSkipped:   "SKIPPED",
+		imports.RowConflict:  "CONFLICT",
+	}
+)
+
 func (ec *executionContext) unmarshalOSecurityQuestionInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐSecurityQuestionInputᚄ(ctx context.Context, v any) ([]model.SecurityQuestionInput, error) {
 	if v == nil {
 		return nil, nil
@@ -9048,6 +15321,18 @@ func (ec *executionContext) unmarshalOSecurityQuestionInput2ᚕgithubᚗcomᚋli
 		}
 	}
 	return res, nil
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {

@@ -9,6 +9,7 @@ package graph
 import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -19,4 +20,5 @@ type Resolver struct {
 	TemplateService *templates.Service
 	RecordService   *records.Service
 	Events          *events.Broker
+	ImportService   *imports.Service
 }

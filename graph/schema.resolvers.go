@@ -7,11 +7,15 @@ package graph
 
 import (
 	"context"
+	"encoding/hex"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/google/uuid"
 	"github.com/lintel/lintel/graph/model"
+	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -56,6 +60,79 @@ func (r *cardRecordResolver) PhotoURL(ctx context.Context, obj *records.Record) 
 // TotalCount is the resolver for the totalCount field.
 func (r *cardRecordConnectionResolver) TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error) {
 	return r.RecordService.Count(ctx, obj.TemplateID, obj.Filter)
+}
+
+// Template is the resolver for the template field.
+func (r *importResolver) Template(ctx context.Context, obj *imports.Import) (*templates.Template, error) {
+	return loadTemplate(ctx, r.Resolver, obj.TemplateID)
+}
+
+// FileSize is the resolver for the fileSize field.
+func (r *importResolver) FileSize(ctx context.Context, obj *imports.Import) (int, error) {
+	return int(obj.FileSize), nil
+}
+
+// FileSha256 is the resolver for the fileSha256 field.
+func (r *importResolver) FileSha256(ctx context.Context, obj *imports.Import) (string, error) {
+	return hex.EncodeToString(obj.FileSHA256), nil
+}
+
+// Error is the resolver for the error field.
+func (r *importResolver) Error(ctx context.Context, obj *imports.Import) (*string, error) {
+	if obj.ErrorMessage == "" {
+		return nil, nil
+	}
+	return &obj.ErrorMessage, nil
+}
+
+// Timings is the resolver for the timings field.
+func (r *importResolver) Timings(ctx context.Context, obj *imports.Import) ([]model.PhaseTiming, error) {
+	return timingList(obj.Timings), nil
+}
+
+// ResultsURL is the resolver for the resultsUrl field.
+func (r *importResolver) ResultsURL(ctx context.Context, obj *imports.Import) (string, error) {
+	return "/imports/" + obj.ID.String() + "/results.csv", nil
+}
+
+// Rows is the resolver for the rows field.
+func (r *importResolver) Rows(ctx context.Context, obj *imports.Import, outcome *imports.RowOutcome, first *int, after *string) (*model.ImportRowConnection, error) {
+	page, err := r.ImportService.Rows(ctx, obj.ID, outcome, derefOr(first, 0), derefOr(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	return rowConnection(page), nil
+}
+
+// Samples is the resolver for the samples field.
+func (r *importPreviewResolver) Samples(ctx context.Context, obj *model.ImportPreview) ([]imports.Row, error) {
+	return r.ImportService.Samples(ctx, obj.Import.ID, 5)
+}
+
+// InvalidRows is the resolver for the invalidRows field.
+func (r *importPreviewResolver) InvalidRows(ctx context.Context, obj *model.ImportPreview) (*model.ImportRowConnection, error) {
+	invalid := imports.RowInvalid
+	page, err := r.ImportService.Rows(ctx, obj.Import.ID, &invalid, derefOr(obj.InvalidFirst, 50), derefOr(obj.InvalidAfter, ""))
+	if err != nil {
+		return nil, err
+	}
+	return rowConnection(page), nil
+}
+
+// ChangedFields is the resolver for the changedFields field.
+func (r *importRowResolver) ChangedFields(ctx context.Context, obj *imports.Row) ([]string, error) {
+	if obj.Changed == nil {
+		return []string{}, nil
+	}
+	return obj.Changed, nil
+}
+
+// Changes is the resolver for the changes field.
+func (r *importRowResolver) Changes(ctx context.Context, obj *imports.Row) ([]imports.FieldChange, error) {
+	if obj.Diff == nil {
+		return []imports.FieldChange{}, nil
+	}
+	return obj.Diff, nil
 }
 
 // Login is the resolver for the login field.
@@ -190,6 +267,60 @@ func (r *mutationResolver) UnlockFields(ctx context.Context, id string, fields [
 	return r.RecordService.UnlockFields(ctx, rid, fields)
 }
 
+// CreateImport is the resolver for the createImport field.
+func (r *mutationResolver) CreateImport(ctx context.Context, templateID string, file graphql.Upload, options *model.ImportOptionsInput) (*imports.Import, error) {
+	tid, err := parseID("templateId", templateID)
+	if err != nil {
+		return nil, err
+	}
+	opts, fs := importOptions(imports.DefaultOptions(), options)
+	if fs == nil {
+		fs = &imports.FileSettings{}
+	}
+	return r.ImportService.Create(ctx, tid, file.Filename, file.File, &opts, *fs)
+}
+
+// UpdateImport is the resolver for the updateImport field.
+func (r *mutationResolver) UpdateImport(ctx context.Context, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) (*imports.Import, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := r.ImportService.Get(ctx, iid)
+	if err != nil {
+		return nil, err
+	}
+	var opts *imports.Options
+	var fs *imports.FileSettings
+	if options != nil {
+		o, f := importOptions(cur.Options, options)
+		opts, fs = &o, f
+	}
+	return r.ImportService.Update(ctx, iid, columnMapping(mapping), opts, fs)
+}
+
+// StartImport is the resolver for the startImport field.
+func (r *mutationResolver) StartImport(ctx context.Context, id string, confirm *model.ImportConfirmInput) (*imports.Import, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	var c *imports.Confirm
+	if confirm != nil {
+		c = &imports.Confirm{Archive: confirm.Archive, Delete: confirm.Delete}
+	}
+	return r.ImportService.Start(ctx, iid, c)
+}
+
+// CancelImport is the resolver for the cancelImport field.
+func (r *mutationResolver) CancelImport(ctx context.Context, id string) (*imports.Import, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	return r.ImportService.Cancel(ctx, iid)
+}
+
 // Organisation is the resolver for the organisation field.
 func (r *operatorResolver) Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error) {
 	return &model.Organisation{ID: obj.OrgID.String(), Name: obj.OrgName}, nil
@@ -256,6 +387,73 @@ func (r *queryResolver) Record(ctx context.Context, id string) (*records.Record,
 	return nullIfNotFound(r.RecordService.Get(ctx, rid))
 }
 
+// ExampleCSV is the resolver for the exampleCsv field.
+func (r *queryResolver) ExampleCSV(ctx context.Context, templateID string) (string, error) {
+	tid, err := parseID("templateId", templateID)
+	if err != nil {
+		return "", err
+	}
+	return r.ImportService.ExampleCSV(ctx, tid)
+}
+
+// Imports is the resolver for the imports field.
+func (r *queryResolver) Imports(ctx context.Context, templateID *string, first *int, after *string) (*model.ImportConnection, error) {
+	var tid *uuid.UUID
+	if templateID != nil {
+		id, err := parseID("templateId", *templateID)
+		if err != nil {
+			return nil, err
+		}
+		tid = &id
+	}
+	page, err := r.ImportService.List(ctx, tid, derefOr(first, 0), derefOr(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	conn := &model.ImportConnection{PageInfo: &model.PageInfo{HasNextPage: page.HasNext, HasPreviousPage: after != nil}}
+	for i, imp := range page.Imports {
+		conn.Edges = append(conn.Edges, model.ImportEdge{Cursor: page.Cursors[i], Node: imp})
+	}
+	if n := len(page.Cursors); n > 0 {
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &page.Cursors[0], &page.Cursors[n-1]
+	}
+	return conn, nil
+}
+
+// Import is the resolver for the import field.
+func (r *queryResolver) Import(ctx context.Context, id string) (*imports.Import, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, nil
+	}
+	return nullIfNotFound(r.ImportService.Get(ctx, iid))
+}
+
+// PreviewImport is the resolver for the previewImport field.
+func (r *queryResolver) PreviewImport(ctx context.Context, id string, invalidFirst *int, invalidAfter *string) (*model.ImportPreview, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	// Paging through invalid rows reads the stored preview; the first call
+	// runs the dry run again, so it reflects the records as they are now.
+	if invalidAfter != nil {
+		imp, err := r.ImportService.Get(ctx, iid)
+		if err != nil {
+			return nil, err
+		}
+		if imp.PreviewCounts == nil {
+			return nil, apperr.New(apperr.FailedPrecondition, "import %s has not been previewed yet", iid)
+		}
+		return &model.ImportPreview{Import: imp, Counts: imp.PreviewCounts, InvalidFirst: invalidFirst, InvalidAfter: invalidAfter}, nil
+	}
+	res, err := r.ImportService.Preview(ctx, iid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.ImportPreview{Import: res.Import, Counts: &res.Counts, InvalidFirst: invalidFirst}, nil
+}
+
 // Record is the resolver for the record field.
 func (r *recordChangeResolver) Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error) {
 	if obj.Kind == model.RecordChangeKindDeleted {
@@ -296,6 +494,42 @@ func (r *subscriptionResolver) RecordChanged(ctx context.Context, templateID str
 	return out, nil
 }
 
+// ImportProgress is the resolver for the importProgress field.
+func (r *subscriptionResolver) ImportProgress(ctx context.Context, id string) (<-chan *imports.Progress, error) {
+	iid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	imp, err := r.ImportService.Get(ctx, iid)
+	if err != nil {
+		return nil, err
+	}
+	// Subscribe before reading the current state so no event falls between.
+	in := r.Events.Subscribe(ctx, imp.OrgID, imports.TopicFor(iid))
+	imp, err = r.ImportService.Get(ctx, iid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *imports.Progress, 1)
+	current := imports.ProgressOf(imp)
+	out <- &current
+	go func() {
+		defer close(out)
+		for ev := range in {
+			p, err := imports.ParseProgress(ev.Data)
+			if err != nil {
+				continue
+			}
+			select {
+			case out <- &p:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
 // CardRecord returns CardRecordResolver implementation.
 func (r *Resolver) CardRecord() CardRecordResolver { return &cardRecordResolver{r} }
 
@@ -303,6 +537,15 @@ func (r *Resolver) CardRecord() CardRecordResolver { return &cardRecordResolver{
 func (r *Resolver) CardRecordConnection() CardRecordConnectionResolver {
 	return &cardRecordConnectionResolver{r}
 }
+
+// Import returns ImportResolver implementation.
+func (r *Resolver) Import() ImportResolver { return &importResolver{r} }
+
+// ImportPreview returns ImportPreviewResolver implementation.
+func (r *Resolver) ImportPreview() ImportPreviewResolver { return &importPreviewResolver{r} }
+
+// ImportRow returns ImportRowResolver implementation.
+func (r *Resolver) ImportRow() ImportRowResolver { return &importRowResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -322,6 +565,9 @@ func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionRes
 type (
 	cardRecordResolver           struct{ *Resolver }
 	cardRecordConnectionResolver struct{ *Resolver }
+	importResolver               struct{ *Resolver }
+	importPreviewResolver        struct{ *Resolver }
+	importRowResolver            struct{ *Resolver }
 	mutationResolver             struct{ *Resolver }
 	operatorResolver             struct{ *Resolver }
 	queryResolver                struct{ *Resolver }

@@ -75,6 +75,9 @@ CREATE TABLE card_records (
     template_id         uuid NOT NULL,
     card_id             text NOT NULL CHECK (card_id <> ''),
     unique_identifier   text NOT NULL CHECK (unique_identifier <> ''),
+    -- The identifier case-folded by the application (Unicode-aware, unlike
+    -- lower() in a C-locale database): what uniqueness and sorting use.
+    unique_key          text NOT NULL CHECK (unique_key <> ''),
     fields              jsonb NOT NULL DEFAULT '{}',
     barcode_value       text NOT NULL DEFAULT '',
     recipient_email     text NOT NULL DEFAULT '',
@@ -95,7 +98,7 @@ CREATE TABLE card_records (
     CHECK (expires_at IS NULL OR valid_from IS NULL OR expires_at > valid_from)
 );
 CREATE UNIQUE INDEX card_records_card_id_key ON card_records (template_id, card_id);
-CREATE UNIQUE INDEX card_records_unique_identifier_key ON card_records (template_id, lower(unique_identifier));
+CREATE UNIQUE INDEX card_records_unique_identifier_key ON card_records (template_id, unique_key);
 CREATE UNIQUE INDEX card_records_org_id_key ON card_records (org_id, id);
 CREATE INDEX card_records_template_updated_idx ON card_records (template_id, updated_at, id);
 CREATE INDEX card_records_template_created_idx ON card_records (template_id, created_at, id);

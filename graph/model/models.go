@@ -6,6 +6,7 @@ package model
 import (
 	"github.com/google/uuid"
 
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 )
 
@@ -22,4 +23,13 @@ type CardRecordConnection struct {
 type RecordChange struct {
 	Kind     RecordChangeKind
 	RecordID string
+}
+
+// ImportPreview is a dry run's summary; samples and invalid rows are read
+// only when asked for.
+type ImportPreview struct {
+	Import       *imports.Import
+	Counts       *imports.Counts
+	InvalidFirst *int
+	InvalidAfter *string
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -21,6 +22,14 @@ type CardRecordEdge struct {
 	Cursor string `json:"cursor"`
 	// The record.
 	Node *records.Record `json:"node"`
+}
+
+// Sets the target of one column.
+type ColumnMappingInput struct {
+	// 1-based column number.
+	Column int `json:"column"`
+	// Target field key or attribute; null or absent means none.
+	Field graphql.Omittable[*string] `json:"field,omitempty"`
 }
 
 // One field's value on a record.
@@ -39,6 +48,74 @@ type FieldValueInput struct {
 	Key string `json:"key"`
 	// The value; in a patch, null or empty clears it.
 	Value graphql.Omittable[*string] `json:"value,omitempty"`
+}
+
+// The archive and delete counts of a destructive SYNC, as the caller saw them in the preview.
+type ImportConfirmInput struct {
+	// Records the import archives.
+	Archive int `json:"archive"`
+	// Records the import deletes.
+	Delete int `json:"delete"`
+}
+
+// A page of imports, newest first.
+type ImportConnection struct {
+	// The imports with their cursors.
+	Edges []ImportEdge `json:"edges"`
+	// Where this page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An import and its position.
+type ImportEdge struct {
+	// Opaque position.
+	Cursor string `json:"cursor"`
+	// The import.
+	Node *imports.Import `json:"node"`
+}
+
+// Settings to change; absent ones keep their value. Encoding, delimiter and header row re-read the file.
+type ImportOptionsInput struct {
+	// UPSERT (default) or SYNC.
+	Mode graphql.Omittable[*imports.Mode] `json:"mode,omitempty"`
+	// What SYNC does to records missing from the file (default KEEP).
+	MissingAction graphql.Omittable[*imports.MissingAction] `json:"missingAction,omitempty"`
+	// The key rows are matched by (default CARD_ID).
+	MatchOn graphql.Omittable[*imports.MatchOn] `json:"matchOn,omitempty"`
+	// What updates do with existing values (default OVERWRITE).
+	Overwrite graphql.Omittable[*imports.Overwrite] `json:"overwrite,omitempty"`
+	// Fields and attributes updates may change (default all mapped).
+	UpdateFields graphql.Omittable[[]string] `json:"updateFields,omitempty"`
+	// Card-ID format of the file (default the template's).
+	CardIDFormat graphql.Omittable[*cardid.Format] `json:"cardIdFormat,omitempty"`
+	// Start of validity for rows without one.
+	DefaultValidFrom graphql.Omittable[*time.Time] `json:"defaultValidFrom,omitempty"`
+	// End of validity for rows without one.
+	DefaultExpiresAt graphql.Omittable[*time.Time] `json:"defaultExpiresAt,omitempty"`
+	// What invalid rows do (default ABORT; SYNC always aborts).
+	InvalidRows graphql.Omittable[*imports.InvalidRows] `json:"invalidRows,omitempty"`
+	// The file's encoding when it is not UTF-8, e.g. WINDOWS-1252, ISO-8859-1, UTF-16LE.
+	Encoding graphql.Omittable[*string] `json:"encoding,omitempty"`
+	// The delimiter: , ; | or TAB (default detected).
+	Delimiter graphql.Omittable[*string] `json:"delimiter,omitempty"`
+	// The line the header is on (default 1).
+	HeaderRow graphql.Omittable[*int] `json:"headerRow,omitempty"`
+}
+
+// A page of row outcomes.
+type ImportRowConnection struct {
+	// The rows with their cursors.
+	Edges []ImportRowEdge `json:"edges"`
+	// Where this page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// A row outcome and its position.
+type ImportRowEdge struct {
+	// Opaque position.
+	Cursor string `json:"cursor"`
+	// The row.
+	Node *imports.Row `json:"node"`
 }
 
 type Mutation struct {
@@ -62,6 +139,14 @@ type PageInfo struct {
 	StartCursor *string `json:"startCursor,omitempty"`
 	// Cursor of the last edge.
 	EndCursor *string `json:"endCursor,omitempty"`
+}
+
+// Time spent in one phase.
+type PhaseTiming struct {
+	// The phase.
+	Phase string `json:"phase"`
+	// Seconds.
+	Seconds float64 `json:"seconds"`
 }
 
 type Query struct {
@@ -250,17 +335,20 @@ const (
 	RecordChangeKindUpdated RecordChangeKind = "UPDATED"
 	// The record was deleted.
 	RecordChangeKindDeleted RecordChangeKind = "DELETED"
+	// Many records changed at once (an import): reload the listing. recordId is the import's ID.
+	RecordChangeKindBulkChanged RecordChangeKind = "BULK_CHANGED"
 )
 
 var AllRecordChangeKind = []RecordChangeKind{
 	RecordChangeKindCreated,
 	RecordChangeKindUpdated,
 	RecordChangeKindDeleted,
+	RecordChangeKindBulkChanged,
 }
 
 func (e RecordChangeKind) IsValid() bool {
 	switch e {
-	case RecordChangeKindCreated, RecordChangeKindUpdated, RecordChangeKindDeleted:
+	case RecordChangeKindCreated, RecordChangeKindUpdated, RecordChangeKindDeleted, RecordChangeKindBulkChanged:
 		return true
 	}
 	return false

@@ -9,6 +9,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/uptrace/bun"
 
 	"github.com/lintel/lintel/internal/caller"
@@ -36,6 +37,31 @@ const Redacted = "[redacted]"
 // Write appends ev, attributed to the caller in ctx (or to the system when
 // there is none), through db — pass the transaction of the change.
 func Write(ctx context.Context, db bun.IDB, ev Event) error {
+	args, err := row(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if _, err := db.NewRaw(`INSERT INTO audit_events (org_id, actor_kind, actor_id, actor_label, action, target_kind, target_id, request_id, details)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, args...).Exec(ctx); err != nil {
+		return fmt.Errorf("audit: write %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+// WritePgx is Write for code that holds a pgx transaction.
+func WritePgx(ctx context.Context, tx pgx.Tx, ev Event) error {
+	args, err := row(ctx, ev)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_events (org_id, actor_kind, actor_id, actor_label, action, target_kind, target_id, request_id, details)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, args...); err != nil {
+		return fmt.Errorf("audit: write %s: %w", ev.Action, err)
+	}
+	return nil
+}
+
+func row(ctx context.Context, ev Event) ([]any, error) {
 	kind, label := "SYSTEM", "system"
 	var actorID *uuid.UUID
 	if p := caller.From(ctx); p != nil {
@@ -52,13 +78,7 @@ func Write(ctx context.Context, db bun.IDB, ev Event) error {
 	}
 	raw, err := json.Marshal(details)
 	if err != nil {
-		return fmt.Errorf("audit: encode details: %w", err)
+		return nil, fmt.Errorf("audit: encode details: %w", err)
 	}
-	_, err = db.NewRaw(`INSERT INTO audit_events (org_id, actor_kind, actor_id, actor_label, action, target_kind, target_id, request_id, details)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		ev.OrgID, kind, actorID, label, ev.Action, ev.TargetKind, ev.TargetID, requestid.From(ctx), string(raw)).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("audit: write %s: %w", ev.Action, err)
-	}
-	return nil
+	return []any{ev.OrgID, kind, actorID, label, ev.Action, ev.TargetKind, ev.TargetID, requestid.From(ctx), string(raw)}, nil
 }

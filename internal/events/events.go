@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 )
 
@@ -31,6 +32,21 @@ type Event struct {
 	Kind  string          `json:"kind"`
 	ID    string          `json:"id,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+}
+
+// NotifyPgx is Notify for code that holds a pgx transaction (or, outside a
+// transaction, for immediate delivery).
+func NotifyPgx(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, ev Event) error {
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("events: encode: %w", err)
+	}
+	if _, err := db.Exec(ctx, `SELECT pg_notify($1, $2)`, Channel, string(payload)); err != nil {
+		return fmt.Errorf("events: notify %s: %w", ev.Topic, err)
+	}
+	return nil
 }
 
 // Notify queues ev on db; PostgreSQL delivers it when the transaction

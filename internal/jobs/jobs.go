@@ -31,10 +31,15 @@ type Config struct {
 // NewClient builds the River client over the shared pool. The driver gets a
 // pgx listener so job notifications (new work, cancellation) reach every
 // process instead of waiting for the next poll.
-func NewClient(db *store.DB, log *slog.Logger, cfg Config) (*Client, error) {
+func NewClient(db *store.DB, log *slog.Logger, cfg Config, register ...func(*river.Workers) error) (*Client, error) {
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &pruneSessionsWorker{db: db}); err != nil {
 		return nil, fmt.Errorf("jobs: register prune worker: %w", err)
+	}
+	for _, r := range register {
+		if err := r(workers); err != nil {
+			return nil, fmt.Errorf("jobs: register worker: %w", err)
+		}
 	}
 	if cfg.MaxWorkers <= 0 {
 		cfg.MaxWorkers = 10

@@ -336,7 +336,14 @@ func (s *Server) initdb(ctx context.Context) error {
 		"--auth-host=scram-sha-256",
 		"--auth-local=scram-sha-256",
 		"--encoding=UTF8",
-		"--locale=C",
+		// Code-point sorting (fast, stable) with Unicode character classes, so
+		// lower() and ILIKE fold "Ä" as well as "A".
+		"--lc-collate=C",
+		"--lc-ctype=C.UTF-8",
+		"--lc-messages=C",
+		"--lc-monetary=C",
+		"--lc-numeric=C",
+		"--lc-time=C",
 	}
 	if s.settings["fsync"] == "off" {
 		args = append(args, "--no-sync") // the server will not fsync either

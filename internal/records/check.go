@@ -38,6 +38,12 @@ type state struct {
 	ExpiresAt        *time.Time
 }
 
+// IdentifierKey is the form unique identifiers are compared in: Unicode
+// NFC, then lower-cased (so "ÄDA@x.ch" and "äda@x.ch" clash).
+func IdentifierKey(s string) string {
+	return strings.ToLower(norm.NFC.String(strings.TrimSpace(s)))
+}
+
 // NormaliseAnswer puts a security answer in the form that is hashed and
 // compared: Unicode NFKC, case folded, runs of white space collapsed to one
 // space, trimmed — so "  Zürich " and "ZÜRICH" match.

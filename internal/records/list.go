@@ -43,7 +43,7 @@ var orderColumns = map[OrderField]string{
 	OrderCreatedAt:        "created_at",
 	OrderUpdatedAt:        "updated_at",
 	OrderCardID:           `card_id COLLATE "C"`,
-	OrderUniqueIdentifier: `lower(unique_identifier) COLLATE "C"`,
+	OrderUniqueIdentifier: `unique_key COLLATE "C"`,
 }
 
 // Order is a sort key and direction.
@@ -114,7 +114,7 @@ func sortValue(r *Record, f OrderField) string {
 	case OrderCardID:
 		return r.CardID
 	case OrderUniqueIdentifier:
-		return strings.ToLower(r.UniqueIdentifier)
+		return IdentifierKey(r.UniqueIdentifier)
 	default:
 		return r.CreatedAt.UTC().Format(time.RFC3339Nano)
 	}

@@ -59,6 +59,8 @@ const (
 	ChangeCreated = "CREATED"
 	ChangeUpdated = "UPDATED"
 	ChangeDeleted = "DELETED"
+	// ChangeBulk: many records changed at once (an import); reload.
+	ChangeBulk = "BULK_CHANGED"
 )
 
 type row struct {
@@ -163,9 +165,10 @@ func uniqueness(ctx context.Context, tx bun.IDB, templateID uuid.UUID, self uuid
 		CardID bool `bun:"card"`
 		Ident  bool `bun:"ident"`
 	}
-	err := tx.NewRaw(`SELECT card_id = ? AS card, lower(unique_identifier) = lower(?) AS ident FROM card_records
-		WHERE template_id = ? AND id <> ? AND (card_id = ? OR lower(unique_identifier) = lower(?))`,
-		st.CardID, st.UniqueIdentifier, templateID, self, st.CardID, st.UniqueIdentifier).Scan(ctx, &clashes)
+	key := IdentifierKey(st.UniqueIdentifier)
+	err := tx.NewRaw(`SELECT card_id = ? AS card, unique_key = ? AS ident FROM card_records
+		WHERE template_id = ? AND id <> ? AND (card_id = ? OR unique_key = ?)`,
+		st.CardID, key, templateID, self, st.CardID, key).Scan(ctx, &clashes)
 	if err != nil {
 		return fmt.Errorf("records: check uniqueness: %w", err)
 	}
@@ -236,10 +239,10 @@ func (s *Service) Add(ctx context.Context, templateID uuid.UUID, in Input, photo
 	questions, _ := json.Marshal(qs)
 	var r row
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		err := tx.NewRaw(`INSERT INTO card_records (org_id, template_id, card_id, unique_identifier, fields, barcode_value, recipient_email,
+		err := tx.NewRaw(`INSERT INTO card_records (org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email,
 				security_questions, valid_from, expires_at, has_photo, search_text)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+columns,
-			p.OrgID, t.ID, st.CardID, st.UniqueIdentifier, string(fields), st.BarcodeValue, st.RecipientEmail,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+columns,
+			p.OrgID, t.ID, st.CardID, st.UniqueIdentifier, IdentifierKey(st.UniqueIdentifier), string(fields), st.BarcodeValue, st.RecipientEmail,
 			string(questions), st.ValidFrom, st.ExpiresAt, ct != "", searchText(&st)).Scan(ctx, &r)
 		if uerr := uniqueViolation(err); uerr != nil {
 			return uerr
@@ -313,6 +316,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, version int, patch P
 			st.Fields = map[string]string{}
 		}
 		applyPatch(&st, patch)
+		if patch.CardID.Set && !patch.BarcodeValue.Set && before.BarcodeValue == before.CardID {
+			// The barcode was the card ID by default: it follows a new card ID.
+			st.BarcodeValue = ""
+		}
 		var fs apperr.Fields
 		check(t, &st, &fs)
 		ct := s.checkPhoto(photo, &fs)
@@ -348,10 +355,10 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, version int, patch P
 		}
 		fields, _ := json.Marshal(st.Fields)
 		var nr row
-		err = tx.NewRaw(`UPDATE card_records SET card_id = ?, unique_identifier = ?, fields = ?, barcode_value = ?, recipient_email = ?,
+		err = tx.NewRaw(`UPDATE card_records SET card_id = ?, unique_identifier = ?, unique_key = ?, fields = ?, barcode_value = ?, recipient_email = ?,
 				security_questions = ?, valid_from = ?, expires_at = ?, has_photo = has_photo OR ?, search_text = ?, version = version + 1, updated_at = now()
 			WHERE id = ? RETURNING `+columns,
-			st.CardID, st.UniqueIdentifier, string(fields), st.BarcodeValue, st.RecipientEmail, string(questions),
+			st.CardID, st.UniqueIdentifier, IdentifierKey(st.UniqueIdentifier), string(fields), st.BarcodeValue, st.RecipientEmail, string(questions),
 			st.ValidFrom, st.ExpiresAt, ct != "", searchText(&st), id).Scan(ctx, &nr)
 		if uerr := uniqueViolation(err); uerr != nil {
 			return uerr
@@ -562,6 +569,9 @@ func (s *Service) setLocks(ctx context.Context, id uuid.UUID, names []string, lo
 			fs.Add("fields", "name at least one field")
 		}
 		for i, n := range names {
+			if !lock && slices.Contains(old.LockedFields, n) {
+				continue // a lock can always be lifted, even of a field since removed
+			}
 			if _, ok := t.Field(n); !ok && !lockableAttributes[n] {
 				fs.Add(fmt.Sprintf("fields[%d]", i), "%q is neither a field of the template nor a lockable attribute", n)
 			}

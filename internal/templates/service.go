@@ -232,8 +232,15 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, in Input, dropFieldD
 				return e
 			}
 			if inUse > 0 {
-				if _, err := tx.NewRaw(`UPDATE card_records SET fields = fields - ?::text[], version = version + 1, updated_at = now() WHERE template_id = ? AND jsonb_exists_any(fields, ?)`,
-					pgdialect.Array(removed), id, pgdialect.Array(removed)).Exec(ctx); err != nil {
+				// The search text is rebuilt so the dropped values cannot be found either.
+				if _, err := tx.NewRaw(`UPDATE card_records SET fields = fields - ?::text[], locked_fields = ARRAY(SELECT unnest(locked_fields) EXCEPT SELECT unnest(?::text[])),
+						version = version + 1, updated_at = now() WHERE template_id = ? AND jsonb_exists_any(fields, ?)`,
+					pgdialect.Array(removed), pgdialect.Array(removed), id, pgdialect.Array(removed)).Exec(ctx); err != nil {
+					return fmt.Errorf("templates: drop field data: %w", err)
+				}
+				if _, err := tx.NewRaw(`UPDATE card_records SET search_text = lower(card_id) || ' ' || lower(unique_identifier) || ' ' || lower(recipient_email) || ' ' ||
+						COALESCE((SELECT string_agg(lower(value), ' ' ORDER BY key) FROM jsonb_each_text(fields)) || ' ', '')
+					WHERE template_id = ?`, id).Exec(ctx); err != nil {
 					return fmt.Errorf("templates: drop field data: %w", err)
 				}
 			}

@@ -19,7 +19,9 @@ const DefaultMaxLength = 1000
 var (
 	e164      = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
 	number    = regexp.MustCompile(`^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$`)
-	phoneJunk = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", ".", "")
+	// "(0)" is the national trunk prefix written inside international
+	// numbers ("+41 (0)44 …"); it is not dialled and not part of E.164.
+	phoneJunk = strings.NewReplacer("(0)", "", " ", "", "-", "", "(", "", ")", "", ".", "", "/", "")
 )
 
 // CheckValue validates one value for field f and returns its canonical
@@ -96,9 +98,22 @@ func checkDate(v string) (string, string) {
 	return "", fmt.Sprintf("%q is not a date (use YYYY-MM-DD)", v)
 }
 
+// reservedRegions are codes x/text knows as countries that ISO 3166-1 only
+// reserves (exceptionally or for users) rather than assigns.
+var reservedRegions = map[string]bool{
+	"AC": true, "CP": true, "DG": true, "EA": true, "EU": true, "EZ": true, "FX": true, "IC": true,
+	"SU": true, "TA": true, "UK": true, "UN": true, "XK": true, "QO": true,
+}
+
 func checkCountry(v string) (string, string) {
-	if len(v) == 2 || len(v) == 3 {
-		if r, err := language.ParseRegion(strings.ToUpper(v)); err == nil && r.IsCountry() && (len(v) == 3 || r.String() == strings.ToUpper(v)) {
+	up := strings.ToUpper(v)
+	letters := strings.Trim(up, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == ""
+	if letters && (len(up) == 2 || len(up) == 3) {
+		// Only assigned codes, written exactly: x/text also accepts
+		// reserved aliases (UK, UN) and numeric codes, which ISO 3166-1
+		// alpha codes are not.
+		if r, err := language.ParseRegion(up); err == nil && r.IsCountry() && r.ISO3() != "" && r.ISO3() != "ZZZ" && !reservedRegions[r.String()] &&
+			((len(up) == 2 && r.String() == up) || (len(up) == 3 && r.ISO3() == up)) {
 			return r.String(), ""
 		}
 	}

@@ -1,0 +1,79 @@
+package graph
+
+import (
+	"github.com/lintel/lintel/graph/model"
+	"github.com/lintel/lintel/internal/imports"
+)
+
+// importOptions applies an options input over base; it also returns the
+// file-reading settings when the input names any.
+func importOptions(base imports.Options, in *model.ImportOptionsInput) (imports.Options, *imports.FileSettings) {
+	if in == nil {
+		return base, nil
+	}
+	o := base
+	if v := in.Mode.Value(); v != nil {
+		o.Mode = *v
+	}
+	if v := in.MissingAction.Value(); v != nil {
+		o.MissingAction = *v
+	}
+	if v := in.MatchOn.Value(); v != nil {
+		o.MatchOn = *v
+	}
+	if v := in.Overwrite.Value(); v != nil {
+		o.Overwrite = *v
+	}
+	if in.UpdateFields.IsSet() {
+		o.UpdateFields = in.UpdateFields.Value()
+	}
+	if in.CardIDFormat.IsSet() {
+		o.CardIDFormat = derefOr(in.CardIDFormat.Value(), "")
+	}
+	if in.DefaultValidFrom.IsSet() {
+		o.DefaultValidFrom = in.DefaultValidFrom.Value()
+	}
+	if in.DefaultExpiresAt.IsSet() {
+		o.DefaultExpiresAt = in.DefaultExpiresAt.Value()
+	}
+	if v := in.InvalidRows.Value(); v != nil {
+		o.InvalidRows = *v
+	}
+	var fs *imports.FileSettings
+	if in.Encoding.IsSet() || in.Delimiter.IsSet() || in.HeaderRow.IsSet() {
+		fs = &imports.FileSettings{Encoding: derefOr(in.Encoding.Value(), ""), Delimiter: derefOr(in.Delimiter.Value(), ""), HeaderRow: derefOr(in.HeaderRow.Value(), 0)}
+	}
+	return o, fs
+}
+
+func columnMapping(in []model.ColumnMappingInput) []imports.ColumnMapping {
+	if in == nil {
+		return nil
+	}
+	out := make([]imports.ColumnMapping, len(in))
+	for i, m := range in {
+		out[i] = imports.ColumnMapping{Column: m.Column, Field: derefOr(m.Field.Value(), "")}
+	}
+	return out
+}
+
+func rowConnection(p *imports.RowPage) *model.ImportRowConnection {
+	conn := &model.ImportRowConnection{PageInfo: &model.PageInfo{HasNextPage: p.HasNext}}
+	for i := range p.Rows {
+		conn.Edges = append(conn.Edges, model.ImportRowEdge{Cursor: p.Cursors[i], Node: &p.Rows[i]})
+	}
+	if n := len(p.Cursors); n > 0 {
+		conn.PageInfo.StartCursor, conn.PageInfo.EndCursor = &p.Cursors[0], &p.Cursors[n-1]
+	}
+	return conn
+}
+
+func timingList(m map[string]float64) []model.PhaseTiming {
+	var out []model.PhaseTiming
+	for _, ph := range []string{"parsing", "validating", "applying", "notifying"} {
+		if v, ok := m[ph]; ok {
+			out = append(out, model.PhaseTiming{Phase: ph, Seconds: v})
+		}
+	}
+	return out
+}

@@ -1,0 +1,386 @@
+package imports
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/lintel/lintel/internal/templates"
+)
+
+// planner builds and runs the SQL that decides every row's outcome. It is
+// configured once per import from the template, mapping and options; all
+// identifiers it writes into SQL come from fixed lists, never from input.
+type planner struct {
+	imp       *Import
+	tmpl      *templates.Template
+	attrs     map[string]int // mapped attribute → 1-based column
+	fieldKeys []string       // mapped template field keys that updates may change
+	attrKeys  []string       // mapped attributes that updates may change
+	colOf     map[string]int // mapped target → 1-based column
+	required  []string
+}
+
+func newPlanner(imp *Import, t *templates.Template) *planner {
+	p := &planner{imp: imp, tmpl: t, attrs: map[string]int{}, colOf: map[string]int{}}
+	allowed := func(name string) bool {
+		return imp.Options.UpdateFields == nil || slices.Contains(imp.Options.UpdateFields, name)
+	}
+	for _, m := range imp.Mapping {
+		if m.Field == "" {
+			continue
+		}
+		p.colOf[m.Field] = m.Column
+		if _, ok := t.Field(m.Field); ok {
+			if allowed(m.Field) {
+				p.fieldKeys = append(p.fieldKeys, m.Field)
+			}
+			continue
+		}
+		p.attrs[m.Field] = m.Column
+		matchAttr := AttrCardID
+		if imp.Options.MatchOn == MatchUniqueIdentifier {
+			matchAttr = AttrUniqueIdentifier
+		}
+		if m.Field != matchAttr && allowed(m.Field) {
+			p.attrKeys = append(p.attrKeys, m.Field)
+		}
+	}
+	for _, f := range t.Fields {
+		if f.Required {
+			p.required = append(p.required, f.Key)
+		}
+	}
+	return p
+}
+
+// recordColumn is the card_records column of an attribute.
+var recordColumn = map[string]string{
+	AttrCardID: "card_id", AttrUniqueIdentifier: "unique_identifier", AttrBarcodeValue: "barcode_value",
+	AttrRecipientEmail: "recipient_email", AttrValidFrom: "valid_from", AttrExpiresAt: "expires_at",
+}
+
+// stageColumn is the import_stage column of an attribute.
+var stageColumn = map[string]string{
+	AttrCardID: "card_id", AttrUniqueIdentifier: "uid", AttrBarcodeValue: "barcode_value",
+	AttrRecipientEmail: "recipient_email", AttrValidFrom: "valid_from", AttrExpiresAt: "expires_at",
+}
+
+// newValue is the SQL for an attribute's value after the row is applied to
+// matched record r (or a new record when r is absent).
+func (p *planner) newValue(attr string) string {
+	rc, sc := "r."+recordColumn[attr], "s."+stageColumn[attr]
+	isTime := attr == AttrValidFrom || attr == AttrExpiresAt
+	var create string
+	switch attr {
+	case AttrCardID:
+		create = "s.card_id"
+	case AttrUniqueIdentifier:
+		create = "s.uid"
+	case AttrBarcodeValue:
+		create = "COALESCE(NULLIF(s.barcode_value, ''), s.card_id)"
+	case AttrRecipientEmail:
+		if p.tmpl.UniqueIdentifierKind == templates.IdentifierEmail {
+			create = "COALESCE(NULLIF(s.recipient_email, ''), s.uid)"
+		} else {
+			create = "COALESCE(s.recipient_email, '')"
+		}
+	case AttrValidFrom:
+		create = "COALESCE(s.valid_from, $5::timestamptz)"
+	case AttrExpiresAt:
+		create = "COALESCE(s.expires_at, $6::timestamptz, COALESCE(s.valid_from, $5::timestamptz, now()) + $7::int * interval '1 day')"
+	}
+	update := rc
+	if slices.Contains(p.attrKeys, attr) {
+		cond := fmt.Sprintf("NOT ('%s' = ANY(r.locked_fields))", attr)
+		if p.imp.Options.Overwrite == KeepExisting {
+			if isTime {
+				cond += " AND " + rc + " IS NULL"
+			} else {
+				cond += " AND " + rc + " = ''"
+			}
+		}
+		val := sc
+		if !isTime {
+			val = "COALESCE(" + sc + ", '')"
+		}
+		update = fmt.Sprintf("CASE WHEN %s THEN %s ELSE %s END", cond, val, rc)
+	}
+	return fmt.Sprintf("CASE WHEN r.id IS NULL THEN %s ELSE %s END", create, update)
+}
+
+// uidChanges is the SQL condition under which an update takes the row's
+// unique identifier (so its key follows it).
+func (p *planner) uidChanges() string {
+	if !slices.Contains(p.attrKeys, AttrUniqueIdentifier) {
+		return "false"
+	}
+	cond := "NOT ('unique_identifier' = ANY(r.locked_fields))"
+	if p.imp.Options.Overwrite == KeepExisting {
+		cond += " AND r.unique_identifier = ''"
+	}
+	return cond
+}
+
+func (p *planner) matchCondition() string {
+	if p.imp.Options.MatchOn == MatchUniqueIdentifier {
+		return "r.unique_key = s.uid_key"
+	}
+	return "r.card_id = s.card_id"
+}
+
+// buildPlan fills import_plan (one row per file line) and import_missing
+// (records SYNC would archive or delete) from import_stage.
+func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) error {
+	opts := p.imp.Options
+	colmap, _ := json.Marshal(p.colOf)
+	// Duplicate keys inside the file: every repeat after the first is invalid.
+	for _, d := range []struct{ expr, attr, what, show string }{
+		{"card_id", AttrCardID, "card ID", "s.card_id"},
+		{"uid_key", AttrUniqueIdentifier, "unique identifier", "s.uid"},
+	} {
+		if _, mapped := p.colOf[d.attr]; !mapped {
+			continue
+		}
+		q := fmt.Sprintf(`UPDATE import_stage s SET errors = COALESCE(s.errors, '[]') || jsonb_build_array(jsonb_build_object(
+				'column', %d, 'field', '%s', 'reason', format('duplicate %s %%s inside the file (first on line %%s)', %s, d.first)))
+			FROM (SELECT line, min(line) OVER (PARTITION BY %s) AS first FROM import_stage WHERE %s IS NOT NULL) d
+			WHERE d.line = s.line AND d.first <> s.line`, p.colOf[d.attr], d.attr, d.what, d.show, d.expr, d.expr)
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("imports: find duplicate %s: %w", d.what, err)
+		}
+	}
+
+	fieldsNew := `(r.fields - u.keys) || COALESCE((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(s.fields) e WHERE e.key = ANY(u.keys)), '{}')`
+	if opts.Overwrite == KeepExisting {
+		fieldsNew = `r.fields || COALESCE((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(s.fields) e WHERE e.key = ANY(u.keys) AND NOT (r.fields ? e.key)), '{}')`
+	}
+	newStatus := "r.status"
+	if opts.Mode == Sync {
+		// The file is the whole truth: a record it names is active.
+		newStatus = "CASE WHEN r.status = 'ARCHIVED' THEN 'ACTIVE' ELSE r.status END"
+	}
+	previewJoin, previewVersion := "", "NULL::int"
+	if checkPreview {
+		previewJoin = "LEFT JOIN import_rows pv ON pv.import_id = $2 AND pv.kind = 'PREVIEW' AND pv.seq = s.line"
+		previewVersion = "pv.record_version"
+	}
+	validity := 0
+	if p.tmpl.DefaultValidityDays != nil {
+		validity = *p.tmpl.DefaultValidityDays
+	}
+	q := fmt.Sprintf(`CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+		SELECT s.line, s.errors, s.card_id, s.uid, s.uid_key, s.card_id_read, s.cleared, s.missing_required,
+			r.id AS record_id, r.version AS record_version, r.status AS old_status, r.credential_state, %s AS preview_version,
+			u.keys AS update_keys,
+			r.card_id AS old_card_id, r.unique_identifier AS old_uid, r.fields AS old_fields, r.barcode_value AS old_barcode_value,
+			r.recipient_email AS old_recipient_email, r.valid_from AS old_valid_from, r.expires_at AS old_expires_at,
+			%s AS new_card_id, %s AS new_uid, CASE WHEN r.id IS NULL OR %s THEN s.uid_key ELSE r.unique_key END AS new_uid_key,
+			CASE WHEN r.id IS NULL THEN s.fields ELSE %s END AS new_fields,
+			%s AS new_barcode_value, %s AS new_recipient_email, %s AS new_valid_from, %s AS new_expires_at,
+			CASE WHEN r.id IS NULL THEN 'ACTIVE' ELSE %s END AS new_status,
+			NULL::text AS outcome, '{}'::text[] AS changed
+		FROM import_stage s
+		LEFT JOIN card_records r ON r.template_id = $1 AND %s
+		LEFT JOIN LATERAL (SELECT ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(r.locked_fields)) AS keys) u ON true
+		%s
+		WHERE $4::jsonb IS NOT NULL`,
+		previewVersion, p.newValue(AttrCardID), p.newValue(AttrUniqueIdentifier), p.uidChanges(), fieldsNew,
+		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
+		newStatus, p.matchCondition(), previewJoin)
+	if _, err := tx.Exec(ctx, q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
+		return fmt.Errorf("imports: plan rows: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE INDEX ON import_plan (record_id); ANALYZE import_plan`); err != nil {
+		return fmt.Errorf("imports: index plan: %w", err)
+	}
+
+	// The other key must not belong to a different record.
+	otherAttr, otherCond, what := AttrUniqueIdentifier, "o.unique_key = p.uid_key", "unique identifier"
+	if opts.MatchOn == MatchUniqueIdentifier {
+		otherAttr, otherCond, what = AttrCardID, "o.card_id = p.card_id", "card ID"
+	}
+	if col, ok := p.colOf[otherAttr]; ok {
+		q := fmt.Sprintf(`UPDATE import_plan p SET errors = COALESCE(p.errors, '[]') || jsonb_build_array(jsonb_build_object(
+				'column', %d, 'field', '%s', 'reason', format('%s %%s is already used by the record with card ID %%s', p.%s, o.card_id)))
+			FROM card_records o WHERE o.template_id = $1 AND %s AND o.id IS DISTINCT FROM p.record_id AND p.errors IS NULL`,
+			col, otherAttr, what, stageColumn[otherAttr], otherCond)
+		if _, err := tx.Exec(ctx, q, p.tmpl.ID); err != nil {
+			return fmt.Errorf("imports: check %s taken: %w", what, err)
+		}
+	}
+	// New records need every required value; updates may not clear one.
+	if _, err := tx.Exec(ctx, `UPDATE import_plan SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k,
+			'reason', CASE WHEN $1::jsonb ? k THEN 'missing required value' ELSE 'missing required value (the column is not mapped)' END)) FROM unnest(missing_required) k)
+		WHERE errors IS NULL AND record_id IS NULL AND cardinality(missing_required) > 0`, string(colmap)); err != nil {
+		return fmt.Errorf("imports: check required values: %w", err)
+	}
+	if opts.Overwrite == OverwriteAll {
+		if _, err := tx.Exec(ctx, `UPDATE import_plan SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k, 'reason', 'missing required value'))
+				FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))
+			WHERE errors IS NULL AND record_id IS NOT NULL AND credential_state <> 'RESET'
+				AND EXISTS (SELECT 1 FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))`, string(colmap), p.required); err != nil {
+			return fmt.Errorf("imports: check cleared values: %w", err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE import_plan SET outcome = CASE
+			WHEN errors IS NOT NULL THEN 'INVALID'
+			WHEN record_id IS NULL THEN 'CREATE'
+			WHEN credential_state = 'RESET' THEN 'SKIPPED'
+			WHEN preview_version IS NOT NULL AND preview_version <> record_version THEN 'CONFLICT'
+			WHEN new_card_id = old_card_id AND new_uid = old_uid AND new_fields = old_fields AND new_barcode_value = old_barcode_value
+				AND new_recipient_email = old_recipient_email AND new_valid_from IS NOT DISTINCT FROM old_valid_from
+				AND new_expires_at IS NOT DISTINCT FROM old_expires_at AND new_status = old_status THEN 'UNCHANGED'
+			ELSE 'UPDATE' END`); err != nil {
+		return fmt.Errorf("imports: decide outcomes: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE import_plan SET changed = ARRAY(
+			SELECT key FROM (
+				SELECT COALESCE(n.key, o.key) AS key FROM jsonb_each(new_fields) n FULL JOIN jsonb_each(old_fields) o ON o.key = n.key
+				WHERE n.value IS DISTINCT FROM o.value
+				UNION ALL SELECT 'card_id' WHERE new_card_id <> old_card_id
+				UNION ALL SELECT 'unique_identifier' WHERE new_uid <> old_uid
+				UNION ALL SELECT 'barcode_value' WHERE new_barcode_value <> old_barcode_value
+				UNION ALL SELECT 'recipient_email' WHERE new_recipient_email <> old_recipient_email
+				UNION ALL SELECT 'valid_from' WHERE new_valid_from IS DISTINCT FROM old_valid_from
+				UNION ALL SELECT 'expires_at' WHERE new_expires_at IS DISTINCT FROM old_expires_at
+				UNION ALL SELECT 'status' WHERE new_status <> old_status
+			) c ORDER BY key)
+		WHERE outcome IN ('UPDATE', 'CONFLICT')`); err != nil {
+		return fmt.Errorf("imports: list changed fields: %w", err)
+	}
+
+	missing := "NULL::text"
+	if opts.Mode == Sync {
+		switch opts.MissingAction {
+		case Archive:
+			missing = "CASE WHEN r.status <> 'ARCHIVED' THEN 'ARCHIVE' END"
+		case Delete:
+			missing = "CASE WHEN r.status = 'ARCHIVED' THEN 'DELETE' ELSE 'ARCHIVE' END"
+		}
+	}
+	q = fmt.Sprintf(`CREATE TEMP TABLE import_missing ON COMMIT DROP AS
+		SELECT * FROM (
+			SELECT r.id, r.card_id, r.unique_identifier, r.status, r.version, %s AS outcome
+			FROM card_records r
+			WHERE r.template_id = $1 AND r.credential_state <> 'RESET' AND $2::boolean
+				AND NOT EXISTS (SELECT 1 FROM import_plan p WHERE p.record_id = r.id)
+		) m WHERE outcome IS NOT NULL`, missing)
+	if _, err := tx.Exec(ctx, q, p.tmpl.ID, opts.Mode == Sync && opts.MissingAction != Keep); err != nil {
+		return fmt.Errorf("imports: find records missing from the file: %w", err)
+	}
+	return nil
+}
+
+// countPlan tallies the plan's outcomes.
+func countPlan(ctx context.Context, tx pgx.Tx) (Counts, error) {
+	var c Counts
+	rows, err := tx.Query(ctx, `SELECT outcome, count(*) FROM import_plan GROUP BY outcome
+		UNION ALL SELECT outcome, count(*) FROM import_missing GROUP BY outcome`)
+	if err != nil {
+		return c, fmt.Errorf("imports: count plan: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var outcome string
+		var n int
+		if err := rows.Scan(&outcome, &n); err != nil {
+			return c, err
+		}
+		switch RowOutcome(outcome) {
+		case RowCreate:
+			c.Create += n
+		case RowUpdate:
+			c.Update += n
+		case RowUnchanged:
+			c.Unchanged += n
+		case RowArchive:
+			c.Archive += n
+		case RowDelete:
+			c.Delete += n
+		case RowInvalid:
+			c.Invalid += n
+		case RowSkipped:
+			c.Skipped += n
+		case RowConflict:
+			c.Conflict += n
+		}
+	}
+	return c, rows.Err()
+}
+
+// saveRows replaces the import's rows of kind with the plan's outcomes.
+func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM import_rows WHERE import_id = $1 AND kind = $2`, p.imp.ID, kind); err != nil {
+		return fmt.Errorf("imports: clear %s rows: %w", kind, err)
+	}
+	key := "COALESCE(card_id, uid, '')"
+	if p.imp.Options.MatchOn == MatchUniqueIdentifier {
+		key = "COALESCE(uid, card_id, '')"
+	}
+	q := fmt.Sprintf(`INSERT INTO import_rows (import_id, kind, seq, line, outcome, key, record_id, record_version, changed, diff, errors, card_id_read)
+		SELECT $1, $2, line, line, outcome, %s, record_id, record_version, changed,
+			CASE WHEN outcome IN ('UPDATE', 'CONFLICT') THEN (
+				SELECT jsonb_agg(jsonb_build_object('field', c, 'old', CASE c
+						WHEN 'card_id' THEN to_jsonb(old_card_id) WHEN 'unique_identifier' THEN to_jsonb(old_uid)
+						WHEN 'barcode_value' THEN to_jsonb(old_barcode_value) WHEN 'recipient_email' THEN to_jsonb(old_recipient_email)
+						WHEN 'valid_from' THEN to_jsonb(old_valid_from) WHEN 'expires_at' THEN to_jsonb(old_expires_at)
+						WHEN 'status' THEN to_jsonb(old_status) ELSE old_fields -> c END,
+					'new', CASE c
+						WHEN 'card_id' THEN to_jsonb(new_card_id) WHEN 'unique_identifier' THEN to_jsonb(new_uid)
+						WHEN 'barcode_value' THEN to_jsonb(new_barcode_value) WHEN 'recipient_email' THEN to_jsonb(new_recipient_email)
+						WHEN 'valid_from' THEN to_jsonb(new_valid_from) WHEN 'expires_at' THEN to_jsonb(new_expires_at)
+						WHEN 'status' THEN to_jsonb(new_status) ELSE new_fields -> c END)) FROM unnest(changed) c)
+			END,
+			errors, COALESCE(card_id_read, '')
+		FROM import_plan
+		UNION ALL
+		SELECT $1, $2, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
+		FROM import_missing`, key)
+	if _, err := tx.Exec(ctx, q, p.imp.ID, kind); err != nil {
+		return fmt.Errorf("imports: save %s rows: %w", kind, err)
+	}
+	return nil
+}
+
+const searchTextSQL = `lower(p.new_card_id) || ' ' || lower(p.new_uid) || ' ' || lower(p.new_recipient_email) || ' ' ||
+	COALESCE((SELECT string_agg(lower(value), ' ' ORDER BY key) FROM jsonb_each_text(p.new_fields)) || ' ', '')`
+
+// apply executes the plan. Invalid, skipped, unchanged and conflicting rows
+// change nothing.
+func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
+	steps := []struct{ what, sql string }{
+		{"update records", `UPDATE card_records r SET card_id = p.new_card_id, unique_identifier = p.new_uid, unique_key = p.new_uid_key, fields = p.new_fields,
+			barcode_value = p.new_barcode_value, recipient_email = p.new_recipient_email, valid_from = p.new_valid_from,
+			expires_at = p.new_expires_at, status = p.new_status,
+			archived_at = CASE WHEN p.new_status = 'ARCHIVED' THEN r.archived_at END,
+			search_text = ` + searchTextSQL + `, version = r.version + 1, updated_at = now()
+			FROM import_plan p WHERE p.outcome = 'UPDATE' AND r.id = p.record_id`},
+		{"create records", `WITH created AS (
+				INSERT INTO card_records (org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email, valid_from, expires_at, search_text)
+				SELECT $1, $2, p.new_card_id, p.new_uid, p.new_uid_key, p.new_fields, p.new_barcode_value, p.new_recipient_email, p.new_valid_from, p.new_expires_at, ` + searchTextSQL + `
+				FROM import_plan p WHERE p.outcome = 'CREATE' ORDER BY p.line
+				RETURNING id, card_id, version)
+			UPDATE import_plan p SET record_id = c.id, record_version = c.version FROM created c WHERE p.outcome = 'CREATE' AND p.new_card_id = c.card_id`},
+		{"archive missing records", `UPDATE card_records r SET status = 'ARCHIVED', archived_at = now(), version = r.version + 1, updated_at = now()
+			FROM import_missing m WHERE m.outcome = 'ARCHIVE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
+		{"delete missing records", `DELETE FROM card_records r USING import_missing m WHERE m.outcome = 'DELETE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
+	}
+	for _, st := range steps {
+		args := []any{}
+		if strings.Contains(st.sql, "$1") {
+			args = append(args, p.imp.OrgID, p.tmpl.ID)
+		}
+		if _, err := tx.Exec(ctx, st.sql, args...); err != nil {
+			return fmt.Errorf("imports: %s: %w", st.what, err)
+		}
+	}
+	if _, err := tx.Exec(ctx, `UPDATE import_plan SET record_version = record_version + 1 WHERE outcome = 'UPDATE'`); err != nil {
+		return fmt.Errorf("imports: note versions: %w", err)
+	}
+	return nil
+}

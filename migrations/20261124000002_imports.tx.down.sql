@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS import_rows;
+DROP TABLE IF EXISTS import_chunks;
+DROP TABLE IF EXISTS imports;
