@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	rivers "github.com/riverqueue/river"
 
 	"github.com/lintel/lintel/graph"
 	"github.com/lintel/lintel/internal/apperr"
@@ -22,6 +23,7 @@ import (
 	"github.com/lintel/lintel/internal/config"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/httpx"
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/jobs"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/store"
@@ -68,10 +70,16 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	recordCfg.PhotoMaxBytes = cfg.PhotoMaxBytes
 	recordSvc := records.NewService(db.Bun, templateSvc, recordCfg)
 
-	river, err := jobs.NewClient(db, log, jobs.Config{})
+	importCfg := imports.DefaultConfig()
+	importCfg.MaxFileBytes = cfg.MaxImportBytes
+	importSvc := imports.NewService(db, templateSvc, importCfg, log)
+	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))
+	})
 	if err != nil {
 		return nil, err
 	}
+	importSvc.SetQueue(river)
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	a := &app{bootstrap: boot, river: river, cancelRun: cancelRun}
 	broker := events.NewBroker(db.Pool.Config().ConnConfig, log)
@@ -91,7 +99,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		func() float64 { return float64(db.Pool.Stat().AcquiredConns()) }))
 	metrics := httpx.NewMetrics(reg)
 
-	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker}
+	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker, ImportService: importSvc}
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
@@ -101,6 +109,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	if cfg.IntrospectionEnabled() {
 		mux.Handle("GET /{$}", httpx.Wrap(log, metrics, "graphiql", playground.Handler("Lintel", "/graphql")))
 	}
+	mux.Handle("GET /imports/{id}/results.csv", httpx.Wrap(log, metrics, "import_results", graph.Authenticator(signer)(resultsHandler(importSvc))))
 	mux.Handle("GET /records/{id}/photo", httpx.Wrap(log, metrics, "photo", graph.Authenticator(signer)(photoHandler(recordSvc))))
 	mux.Handle("GET /healthz", httpx.Wrap(log, metrics, "healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })))
 	mux.Handle("GET /readyz", httpx.Wrap(log, metrics, "readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -150,19 +159,8 @@ func photoHandler(svc *records.Service) http.Handler {
 			return
 		}
 		ct, data, err := svc.GetPhoto(r.Context(), id)
-		switch apperr.CodeOf(err) {
-		case "":
-		case apperr.Unauthenticated:
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		case apperr.Forbidden:
-			http.Error(w, "forbidden", http.StatusForbidden)
-			return
-		case apperr.NotFound:
-			http.Error(w, "not found", http.StatusNotFound)
-			return
-		default:
-			http.Error(w, "internal error", http.StatusInternalServerError)
+		if err != nil {
+			writeDomainError(w, err)
 			return
 		}
 		w.Header().Set("Content-Type", ct)
@@ -170,4 +168,40 @@ func photoHandler(svc *records.Service) http.Handler {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		_, _ = w.Write(data)
 	})
+}
+
+// resultsHandler streams an import's per-row results CSV.
+func resultsHandler(svc *imports.Service) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := uuid.Parse(r.PathValue("id"))
+		if err != nil {
+			http.Error(w, "not found", http.StatusNotFound)
+			return
+		}
+		if _, err := svc.Get(r.Context(), id); err != nil {
+			writeDomainError(w, err)
+			return
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", "import-"+id.String()+"-results.csv"))
+		if err := svc.WriteResults(r.Context(), id, w); err != nil {
+			// Headers are gone; the truncated body is all we can signal.
+			return
+		}
+	})
+}
+
+// writeDomainError answers a plain HTTP request with the status of a
+// domain error.
+func writeDomainError(w http.ResponseWriter, err error) {
+	switch apperr.CodeOf(err) {
+	case apperr.Unauthenticated:
+		http.Error(w, "authentication required", http.StatusUnauthorized)
+	case apperr.Forbidden:
+		http.Error(w, "forbidden", http.StatusForbidden)
+	case apperr.NotFound:
+		http.Error(w, "not found", http.StatusNotFound)
+	default:
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
 }

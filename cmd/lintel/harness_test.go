@@ -149,8 +149,9 @@ func (c *gqlClient) do(query string, variables vars) *gqlResponse {
 }
 
 // upload runs an operation with files, following the GraphQL multipart
-// request specification; files maps a variable name to its content.
-func (c *gqlClient) upload(query string, variables vars, files map[string][]byte) *gqlResponse {
+// request specification; files maps a variable name to its content, and
+// the optional fileNames a variable name to the file's name.
+func (c *gqlClient) upload(query string, variables vars, files map[string][]byte, fileNames ...map[string]string) *gqlResponse {
 	c.t.Helper()
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
@@ -169,7 +170,11 @@ func (c *gqlClient) upload(query string, variables vars, files map[string][]byte
 	m, _ := json.Marshal(fileMap)
 	_ = mw.WriteField("map", string(m))
 	for key, name := range names {
-		fw, _ := mw.CreateFormFile(key, name+".bin")
+		fileName := name + ".bin"
+		if len(fileNames) > 0 && fileNames[0][name] != "" {
+			fileName = fileNames[0][name]
+		}
+		fw, _ := mw.CreateFormFile(key, fileName)
 		_, _ = fw.Write(files[name])
 	}
 	_ = mw.Close()

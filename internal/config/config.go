@@ -16,25 +16,27 @@ import (
 
 // Config is everything `lintel serve` can be told.
 type Config struct {
-	Addr           string
-	DataDir        string
-	DatabaseURL    string
-	DBMaxConns     int
-	LogLevel       string
-	LogFormat      string
-	Introspection  string // "auto", "on" or "off"
-	MaxBodyBytes   int64
-	MaxUploadBytes int64
-	PhotoMaxBytes  int64
-	MaxQueryDepth  int
-	MaxComplexity  int
-	AllowedOrigins string
-	JWTSecret      string
-	AccessTTL      time.Duration
-	RefreshTTL     time.Duration
-	ShutdownGrace  time.Duration
-	BootstrapOrg   string
-	BootstrapEmail string
+	Addr                 string
+	DataDir              string
+	DatabaseURL          string
+	DBMaxConns           int
+	LogLevel             string
+	LogFormat            string
+	Introspection        string // "auto", "on" or "off"
+	MaxBodyBytes         int64
+	MaxUploadBytes       int64
+	PhotoMaxBytes        int64
+	MaxQueryDepth        int
+	MaxComplexity        int
+	AllowedOrigins       string
+	JWTSecret            string
+	AccessTTL            time.Duration
+	RefreshTTL           time.Duration
+	ShutdownGrace        time.Duration
+	RescueStuckJobsAfter time.Duration
+	MaxImportBytes       int64
+	BootstrapOrg         string
+	BootstrapEmail       string
 }
 
 // Option describes one setting for flags, environment and documentation.
@@ -90,7 +92,7 @@ var Options = []Option{
 	{"log-format", "LINTEL_LOG_FORMAT", "json", "json or text", str(func(c *Config) *string { return &c.LogFormat })},
 	{"introspection", "LINTEL_INTROSPECTION", "auto", "GraphQL introspection: on, off, or auto (on with the embedded database only)", str(func(c *Config) *string { return &c.Introspection })},
 	{"max-body", "LINTEL_MAX_BODY", "1MiB", "largest GraphQL request body (non-upload)", bytesize(func(c *Config) *int64 { return &c.MaxBodyBytes })},
-	{"max-upload", "LINTEL_MAX_UPLOAD", "64MiB", "largest multipart upload", bytesize(func(c *Config) *int64 { return &c.MaxUploadBytes })},
+	{"max-upload", "LINTEL_MAX_UPLOAD", "512MiB", "largest multipart upload (CSV imports; spooled to disk past 8 MiB)", bytesize(func(c *Config) *int64 { return &c.MaxUploadBytes })},
 	{"max-photo", "LINTEL_MAX_PHOTO", "5MiB", "largest record photo", bytesize(func(c *Config) *int64 { return &c.PhotoMaxBytes })},
 	{"max-query-depth", "LINTEL_MAX_QUERY_DEPTH", "12", "deepest GraphQL selection allowed", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
 	{"max-query-complexity", "LINTEL_MAX_QUERY_COMPLEXITY", "20000", "largest GraphQL query complexity allowed", integer(func(c *Config) *int { return &c.MaxComplexity })},
@@ -99,6 +101,8 @@ var Options = []Option{
 	{"access-ttl", "LINTEL_ACCESS_TTL", "15m", "lifetime of access tokens", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
 	{"refresh-ttl", "LINTEL_REFRESH_TTL", "720h", "lifetime of refresh tokens", duration(func(c *Config) *time.Duration { return &c.RefreshTTL })},
 	{"shutdown-grace", "LINTEL_SHUTDOWN_GRACE", "15s", "how long shutdown waits for requests in flight", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+	{"rescue-stuck-jobs-after", "LINTEL_RESCUE_STUCK_JOBS_AFTER", "1h", "how long a job may run before another replica takes it over (must exceed the 30m import timeout)", duration(func(c *Config) *time.Duration { return &c.RescueStuckJobsAfter })},
+	{"max-import", "LINTEL_MAX_IMPORT", "512MiB", "largest CSV file an import accepts", bytesize(func(c *Config) *int64 { return &c.MaxImportBytes })},
 	{"bootstrap-org", "LINTEL_BOOTSTRAP_ORG", "Default organisation", "name of the organisation created on first start", str(func(c *Config) *string { return &c.BootstrapOrg })},
 	{"bootstrap-email", "LINTEL_BOOTSTRAP_EMAIL", "admin@lintel.local", "e-mail of the admin created on first start", str(func(c *Config) *string { return &c.BootstrapEmail })},
 }

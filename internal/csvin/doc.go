@@ -42,7 +42,9 @@
 // the delimiters outside quotes are counted per record, and the one whose
 // count in most records matches its count in the header wins (then the one
 // giving more columns, then ',' before ';' before tab). A file without any
-// of them has one column and the delimiter ','.
+// of them has one column and the delimiter ','. A first line "sep=;" (Excel
+// writes one to name the delimiter) names the delimiter, unless Options
+// name another, and is skipped; it is only looked for with HeaderRow 0.
 //
 // # Encodings
 //

@@ -169,9 +169,16 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 	if err := rd.skipPreamble(opts.HeaderRow); err != nil {
 		return nil, err
 	}
-	if opts.Delimiter != 0 {
+	sep := byte(0)
+	if opts.HeaderRow == 0 {
+		sep = rd.skipSepLine()
+	}
+	switch {
+	case opts.Delimiter != 0:
 		rd.delim = byte(opts.Delimiter)
-	} else {
+	case sep != 0:
+		rd.delim = sep
+	default:
 		for rd.lim-rd.r < sniffSize && rd.fill() {
 		}
 		rd.delim = detectDelimiter(rd.buf[rd.r:rd.lim], !rd.eof || rd.lim < rd.w)
@@ -183,6 +190,37 @@ func NewReader(r io.Reader, opts Options) (*Reader, error) {
 		return nil, err
 	}
 	return rd, nil
+}
+
+// skipSepLine skips a first line "sep=X" (Excel's way to name the
+// delimiter) and returns X, or returns 0 and skips nothing.
+func (r *Reader) skipSepLine() byte {
+	for r.lim-r.r < 7 && r.fill() {
+	}
+	b := r.buf[r.r:r.lim]
+	if len(b) < 5 || !strings.EqualFold(string(b[:4]), "sep=") {
+		return 0
+	}
+	d := b[4]
+	if d >= utf8.RuneSelf || d == '"' || d == '\r' || d == '\n' {
+		return 0
+	}
+	n := 5
+	switch {
+	case len(b) == 5 && r.eof && r.lim == r.w:
+	case len(b) > 5 && b[5] == '\n':
+		n++
+	case len(b) > 5 && b[5] == '\r':
+		n++
+		if len(b) > 6 && b[6] == '\n' {
+			n++
+		}
+	default:
+		return 0
+	}
+	r.r += n
+	r.line++
+	return d
 }
 
 func orDefault(v, def int) int {

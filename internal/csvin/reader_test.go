@@ -192,6 +192,11 @@ func TestReaderDelimiter(t *testing.T) {
 			rows: []row{{2, []string{"ada@example.com"}}, {3, []string{"bob@example.com"}}},
 		},
 		{
+			name: "an Excel sep= line names the delimiter and is skipped",
+			file: "excel_sep_line.csv", header: []string{"name", "note"}, delimiter: ';',
+			rows: []row{{3, []string{"Ada", "a,b,c,d"}}},
+		},
+		{
 			name: "a given delimiter is used as it is",
 			file: "semicolon.csv", opts: csvin.Options{Delimiter: ','}, header: []string{"Name;Betrag;Stadt"}, delimiter: ',',
 			rows: []row{{2, []string{"Müller;1", "50;Zürich"}}, {3, []string{"Meier;2", "75;Bern"}}},
@@ -408,6 +413,15 @@ func TestReaderNext(t *testing.T) {
 	t.Run("data cells are not trimmed", func(t *testing.T) {
 		res := readAll(t, strings.NewReader("a,b\n x , y\n"), csvin.Options{})
 		require.Equal(t, []row{{2, []string{" x ", " y"}}}, res.rows)
+	})
+	t.Run("a quote after leading spaces is literal text, not an opening quote", func(t *testing.T) {
+		res := readAll(t, strings.NewReader("a,b\n1, \"x,y\"\n"), csvin.Options{})
+		require.NoError(t, res.err)
+		require.Equal(t, []row{{2, []string{"1", ` "x`, `y"`}}}, res.rows)
+	})
+	t.Run("the byte offset counts the byte-order mark", func(t *testing.T) {
+		res := readAll(t, strings.NewReader("\xEF\xBB\xBFa\n\xE9"), csvin.Options{})
+		requireError(t, res.err, wantError{2, 1, 5, "line 2, column 1: invalid UTF-8 at byte 5 (0xE9); name the file's encoding (e.g. WINDOWS-1252) to transcode it"})
 	})
 	t.Run("a delimiter other than comma, semicolon and tab can be named", func(t *testing.T) {
 		res := readAll(t, strings.NewReader("a|b\n1|\"x|y\"\n"), csvin.Options{Delimiter: '|'})

@@ -175,7 +175,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 	}
 	q := fmt.Sprintf(`CREATE TEMP TABLE import_plan ON COMMIT DROP AS
 		SELECT s.line, s.errors, s.card_id, s.uid, s.uid_key, s.card_id_read, s.cleared, s.missing_required,
-			r.id AS record_id, r.version AS record_version, r.status AS old_status, r.credential_state, %s AS preview_version,
+			r.id AS record_id, r.version AS record_version, CASE WHEN r.id IS NULL THEN gen_random_uuid() END AS create_id, r.status AS old_status, r.credential_state, %s AS preview_version,
 			u.keys AS update_keys,
 			r.card_id AS old_card_id, r.unique_identifier AS old_uid, r.fields AS old_fields, r.barcode_value AS old_barcode_value,
 			r.recipient_email AS old_recipient_email, r.valid_from AS old_valid_from, r.expires_at AS old_expires_at,
@@ -188,7 +188,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		LEFT JOIN card_records r ON r.template_id = $1 AND %s
 		LEFT JOIN LATERAL (SELECT ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(r.locked_fields)) AS keys) u ON true
 		%s
-		WHERE $4::jsonb IS NOT NULL`,
+		WHERE $4::jsonb IS NOT NULL AND $2::uuid IS NOT NULL`,
 		previewVersion, p.newValue(AttrCardID), p.newValue(AttrUniqueIdentifier), p.uidChanges(), fieldsNew,
 		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
 		newStatus, p.matchCondition(), previewJoin)
@@ -323,7 +323,7 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 		key = "COALESCE(uid, card_id, '')"
 	}
 	q := fmt.Sprintf(`INSERT INTO import_rows (import_id, kind, seq, line, outcome, key, record_id, record_version, changed, diff, errors, card_id_read)
-		SELECT $1, $2, line, line, outcome, %s, record_id, record_version, changed,
+		SELECT $1::uuid, $2::text, line, line, outcome, %s, record_id, record_version, changed,
 			CASE WHEN outcome IN ('UPDATE', 'CONFLICT') THEN (
 				SELECT jsonb_agg(jsonb_build_object('field', c, 'old', CASE c
 						WHEN 'card_id' THEN to_jsonb(old_card_id) WHEN 'unique_identifier' THEN to_jsonb(old_uid)
@@ -339,7 +339,7 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 			errors, COALESCE(card_id_read, '')
 		FROM import_plan
 		UNION ALL
-		SELECT $1, $2, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
+		SELECT $1::uuid, $2::text, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
 		FROM import_missing`, key)
 	if _, err := tx.Exec(ctx, q, p.imp.ID, kind); err != nil {
 		return fmt.Errorf("imports: save %s rows: %w", kind, err)
@@ -360,12 +360,9 @@ func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
 			archived_at = CASE WHEN p.new_status = 'ARCHIVED' THEN r.archived_at END,
 			search_text = ` + searchTextSQL + `, version = r.version + 1, updated_at = now()
 			FROM import_plan p WHERE p.outcome = 'UPDATE' AND r.id = p.record_id`},
-		{"create records", `WITH created AS (
-				INSERT INTO card_records (org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email, valid_from, expires_at, search_text)
-				SELECT $1, $2, p.new_card_id, p.new_uid, p.new_uid_key, p.new_fields, p.new_barcode_value, p.new_recipient_email, p.new_valid_from, p.new_expires_at, ` + searchTextSQL + `
-				FROM import_plan p WHERE p.outcome = 'CREATE' ORDER BY p.line
-				RETURNING id, card_id, version)
-			UPDATE import_plan p SET record_id = c.id, record_version = c.version FROM created c WHERE p.outcome = 'CREATE' AND p.new_card_id = c.card_id`},
+		{"create records", `INSERT INTO card_records (id, org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email, valid_from, expires_at, search_text)
+			SELECT p.create_id, $1, $2, p.new_card_id, p.new_uid, p.new_uid_key, p.new_fields, p.new_barcode_value, p.new_recipient_email, p.new_valid_from, p.new_expires_at, ` + searchTextSQL + `
+			FROM import_plan p WHERE p.outcome = 'CREATE' ORDER BY p.line`},
 		{"archive missing records", `UPDATE card_records r SET status = 'ARCHIVED', archived_at = now(), version = r.version + 1, updated_at = now()
 			FROM import_missing m WHERE m.outcome = 'ARCHIVE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
 		{"delete missing records", `DELETE FROM card_records r USING import_missing m WHERE m.outcome = 'DELETE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
@@ -379,7 +376,8 @@ func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
 			return fmt.Errorf("imports: %s: %w", st.what, err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE import_plan SET record_version = record_version + 1 WHERE outcome = 'UPDATE'`); err != nil {
+	if _, err := tx.Exec(ctx, `UPDATE import_plan SET record_version = CASE WHEN outcome = 'CREATE' THEN 1 ELSE record_version + 1 END,
+			record_id = COALESCE(record_id, create_id) WHERE outcome IN ('UPDATE', 'CREATE')`); err != nil {
 		return fmt.Errorf("imports: note versions: %w", err)
 	}
 	return nil

@@ -171,7 +171,7 @@ func (s *Service) Start(ctx context.Context, id uuid.UUID, confirm *Confirm) (*I
 		}
 	}
 	conf, _ := json.Marshal(confirm)
-	_, err = tx.ExecContext(ctx, `UPDATE imports SET outcome = 'RUNNING', phase = 'QUEUED', processed = 0, total = row_count, counts = NULL,
+	_, err = tx.Tx.ExecContext(ctx, `UPDATE imports SET outcome = 'RUNNING', phase = 'QUEUED', processed = 0, total = row_count, counts = NULL,
 		cancel_requested = false, error_code = NULL, error_message = NULL, started_at = now(), finished_at = NULL, updated_at = now(),
 		timings = '{}', confirm = $2::jsonb WHERE id = $1`, id, string(conf))
 	if err != nil {

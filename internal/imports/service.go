@@ -223,7 +223,7 @@ func proposeMapping(t *templates.Template, header []string) []ColumnMapping {
 	props := csvin.ProposeMapping(header, targets(t))
 	out := make([]ColumnMapping, len(props))
 	for i, pr := range props {
-		out[i] = ColumnMapping{Column: pr.Column, Header: pr.Header, Field: pr.Key, Confidence: pr.Confidence}
+		out[i] = ColumnMapping{Column: pr.Column + 1, Header: pr.Header, Field: pr.Key, Confidence: pr.Confidence}
 	}
 	return out
 }
@@ -498,7 +498,7 @@ func scanImport(row pgx.Row) (*Import, error) {
 
 func (s *Service) get(ctx context.Context, db rowQuerier, org, id uuid.UUID) (*Import, error) {
 	imp, err := scanImport(db.QueryRow(ctx, `SELECT `+importColumns+` FROM imports WHERE id = $1 AND org_id = $2`, id, org))
-	if errors.Is(err, pgx.ErrNoRows) {
+	if errors.Is(err, pgx.ErrNoRows) || errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.NotFoundf("import %s not found", id)
 	}
 	if err != nil {

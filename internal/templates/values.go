@@ -17,8 +17,8 @@ import (
 const DefaultMaxLength = 1000
 
 var (
-	e164      = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
-	number    = regexp.MustCompile(`^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$`)
+	e164   = regexp.MustCompile(`^\+[1-9][0-9]{1,14}$`)
+	number = regexp.MustCompile(`^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)$`)
 	// "(0)" is the national trunk prefix written inside international
 	// numbers ("+41 (0)44 …"); it is not dialled and not part of E.164.
 	phoneJunk = strings.NewReplacer("(0)", "", " ", "", "-", "", "(", "", ")", "", ".", "", "/", "")
