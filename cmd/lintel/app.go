@@ -72,6 +72,8 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 
 	importCfg := imports.DefaultConfig()
 	importCfg.MaxFileBytes = cfg.MaxImportBytes
+	// A run must end before River would hand its job to another replica.
+	importCfg.JobTimeout = min(importCfg.JobTimeout, cfg.RescueStuckJobsAfter*9/10)
 	importSvc := imports.NewService(db, templateSvc, importCfg, log)
 	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))

@@ -48,7 +48,10 @@ func NewClient(db *store.DB, log *slog.Logger, cfg Config, register ...func(*riv
 		cfg.RescueStuckJobsAfter = time.Hour
 	}
 	client, err := river.NewClient[*sql.Tx](riverdatabasesql.NewWithPgxListener(db.SQL, db.Pool), &river.Config{
-		Logger:               log,
+		Logger: log,
+		// Jobs without their own timeout get a minute, or less when stuck
+		// jobs are rescued sooner (River requires timeout < rescue).
+		JobTimeout:           min(time.Minute, cfg.RescueStuckJobsAfter/2),
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.MaxWorkers}},
 		Workers:              workers,
 		RescueStuckJobsAfter: cfg.RescueStuckJobsAfter,
