@@ -146,6 +146,7 @@ type ComplexityRoot struct {
 		Options       func(childComplexity int) int
 		Outcome       func(childComplexity int) int
 		Phase         func(childComplexity int) int
+		Photos        func(childComplexity int) int
 		PreviewCounts func(childComplexity int) int
 		PreviewedAt   func(childComplexity int) int
 		Processed     func(childComplexity int) int
@@ -191,6 +192,13 @@ type ComplexityRoot struct {
 		UpdateFields     func(childComplexity int) int
 	}
 
+	ImportPhotoReport struct {
+		Invalid   func(childComplexity int) int
+		Matched   func(childComplexity int) int
+		Unmatched func(childComplexity int) int
+		Uploaded  func(childComplexity int) int
+	}
+
 	ImportPreview struct {
 		Counts      func(childComplexity int) int
 		Import      func(childComplexity int) int
@@ -230,24 +238,25 @@ type ComplexityRoot struct {
 	}
 
 	Mutation struct {
-		AddRecord      func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
-		ArchiveRecord  func(childComplexity int, id string) int
-		CancelImport   func(childComplexity int, id string) int
-		CreateImport   func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
-		CreateTemplate func(childComplexity int, input model.TemplateInput) int
-		DeleteRecord   func(childComplexity int, id string) int
-		LockFields     func(childComplexity int, id string, fields []string) int
-		Login          func(childComplexity int, email string, password string) int
-		Logout         func(childComplexity int, refreshToken string) int
-		RefreshToken   func(childComplexity int, refreshToken string) int
-		RestoreRecord  func(childComplexity int, id string) int
-		ResumeRecord   func(childComplexity int, id string) int
-		StartImport    func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
-		SuspendRecord  func(childComplexity int, id string) int
-		UnlockFields   func(childComplexity int, id string, fields []string) int
-		UpdateImport   func(childComplexity int, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) int
-		UpdateRecord   func(childComplexity int, id string, version int, input model.RecordPatch, photo *graphql.Upload) int
-		UpdateTemplate func(childComplexity int, id string, input model.TemplateInput, dropFieldData *bool) int
+		AddRecord          func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
+		ArchiveRecord      func(childComplexity int, id string) int
+		CancelImport       func(childComplexity int, id string) int
+		CreateImport       func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
+		CreateTemplate     func(childComplexity int, input model.TemplateInput) int
+		DeleteRecord       func(childComplexity int, id string) int
+		LockFields         func(childComplexity int, id string, fields []string) int
+		Login              func(childComplexity int, email string, password string) int
+		Logout             func(childComplexity int, refreshToken string) int
+		RefreshToken       func(childComplexity int, refreshToken string) int
+		RestoreRecord      func(childComplexity int, id string) int
+		ResumeRecord       func(childComplexity int, id string) int
+		StartImport        func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
+		SuspendRecord      func(childComplexity int, id string) int
+		UnlockFields       func(childComplexity int, id string, fields []string) int
+		UpdateImport       func(childComplexity int, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) int
+		UpdateRecord       func(childComplexity int, id string, version int, input model.RecordPatch, photo *graphql.Upload) int
+		UpdateTemplate     func(childComplexity int, id string, input model.TemplateInput, dropFieldData *bool) int
+		UploadImportPhotos func(childComplexity int, importID string, zip graphql.Upload) int
 	}
 
 	Operator struct {
@@ -273,6 +282,11 @@ type ComplexityRoot struct {
 	PhaseTiming struct {
 		Phase   func(childComplexity int) int
 		Seconds func(childComplexity int) int
+	}
+
+	PhotoProblem struct {
+		Name   func(childComplexity int) int
+		Reason func(childComplexity int) int
 	}
 
 	Query struct {
@@ -342,6 +356,7 @@ type ImportResolver interface {
 	Timings(ctx context.Context, obj *imports.Import) ([]model.PhaseTiming, error)
 
 	ResultsURL(ctx context.Context, obj *imports.Import) (string, error)
+
 	Rows(ctx context.Context, obj *imports.Import, outcome *imports.RowOutcome, first *int, after *string) (*model.ImportRowConnection, error)
 }
 type ImportPreviewResolver interface {
@@ -369,6 +384,7 @@ type MutationResolver interface {
 	UnlockFields(ctx context.Context, id string, fields []string) (*records.Record, error)
 	CreateImport(ctx context.Context, templateID string, file graphql.Upload, options *model.ImportOptionsInput) (*imports.Import, error)
 	UpdateImport(ctx context.Context, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) (*imports.Import, error)
+	UploadImportPhotos(ctx context.Context, importID string, zip graphql.Upload) (*imports.Import, error)
 	StartImport(ctx context.Context, id string, confirm *model.ImportConfirmInput) (*imports.Import, error)
 	CancelImport(ctx context.Context, id string) (*imports.Import, error)
 }
@@ -833,6 +849,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Import.Phase(childComplexity), true
+	case "Import.photos":
+		if e.ComplexityRoot.Import.Photos == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Import.Photos(childComplexity), true
 	case "Import.previewCounts":
 		if e.ComplexityRoot.Import.PreviewCounts == nil {
 			break
@@ -1028,6 +1050,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImportOptions.UpdateFields(childComplexity), true
+
+	case "ImportPhotoReport.invalid":
+		if e.ComplexityRoot.ImportPhotoReport.Invalid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPhotoReport.Invalid(childComplexity), true
+	case "ImportPhotoReport.matched":
+		if e.ComplexityRoot.ImportPhotoReport.Matched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPhotoReport.Matched(childComplexity), true
+	case "ImportPhotoReport.unmatched":
+		if e.ComplexityRoot.ImportPhotoReport.Unmatched == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPhotoReport.Unmatched(childComplexity), true
+	case "ImportPhotoReport.uploaded":
+		if e.ComplexityRoot.ImportPhotoReport.Uploaded == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportPhotoReport.Uploaded(childComplexity), true
 
 	case "ImportPreview.counts":
 		if e.ComplexityRoot.ImportPreview.Counts == nil {
@@ -1370,6 +1417,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpdateTemplate(childComplexity, args["id"].(string), args["input"].(model.TemplateInput), args["dropFieldData"].(*bool)), true
+	case "Mutation.uploadImportPhotos":
+		if e.ComplexityRoot.Mutation.UploadImportPhotos == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_uploadImportPhotos_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.UploadImportPhotos(childComplexity, args["importId"].(string), args["zip"].(graphql.Upload)), true
 
 	case "Operator.email":
 		if e.ComplexityRoot.Operator.Email == nil {
@@ -1452,6 +1510,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.PhaseTiming.Seconds(childComplexity), true
+
+	case "PhotoProblem.name":
+		if e.ComplexityRoot.PhotoProblem.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhotoProblem.Name(childComplexity), true
+	case "PhotoProblem.reason":
+		if e.ComplexityRoot.PhotoProblem.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.PhotoProblem.Reason(childComplexity), true
 
 	case "Query.exampleCsv":
 		if e.ComplexityRoot.Query.ExampleCSV == nil {
@@ -2542,8 +2613,30 @@ type Import {
   finishedAt: Time
   "Path of the per-row results CSV (GET with the same Authorization header)."
   resultsUrl: String!
+  "How uploaded photos matched the rows at the last preview or run; null without photos."
+  photos: ImportPhotoReport
   "Per-row outcomes (of the run once it ran, of the preview before)."
   rows("Only rows with this outcome." outcome: RowOutcome, "Page size (at most 1000)." first: Int, "Cursor to start after." after: String): ImportRowConnection!
+}
+
+"How the photos of an import's ZIP matched its rows."
+type ImportPhotoReport {
+  "Files in the ZIP."
+  uploaded: Int!
+  "Photos matched to a row that will set them."
+  matched: Int!
+  "Valid photos no row matched (by the photo column, or by card ID)."
+  unmatched: [String!]!
+  "Files that are not usable photos, and why."
+  invalid: [PhotoProblem!]!
+}
+
+"A file of a photo ZIP that cannot be used."
+type PhotoProblem {
+  "The file's path in the ZIP."
+  name: String!
+  "Why it cannot be used."
+  reason: String!
 }
 
 "Time spent in one phase."
@@ -2680,6 +2773,8 @@ extend type Mutation {
   createImport("The template to import into." templateId: ID!, "The CSV file." file: Upload!, "Settings (and how to read the file)." options: ImportOptionsInput): Import! @hasRole(role: OPERATOR)
   "Changes the mapping or settings of an import that has not run."
   updateImport("The import." id: ID!, "Column targets; unlisted columns map to none." mapping: [ColumnMappingInput!], "Settings to change." options: ImportOptionsInput): Import! @hasRole(role: OPERATOR)
+  "Uploads a ZIP of JPEG/PNG photos for an import that has not run, replacing earlier ones. A photo is matched to the row whose mapped photo column names its file, or else whose card ID is its file name without extension; the preview lists unmatched and invalid files."
+  uploadImportPhotos("The import." importId: ID!, "The ZIP archive." zip: Upload!): Import! @hasRole(role: OPERATOR)
   "Queues the import. A SYNC that archives or deletes must be previewed first and confirmed with the preview's counts (FAILED_PRECONDITION otherwise); one import per template runs at a time (CONFLICT)."
   startImport("The import." id: ID!, "The destructive counts seen in the preview." confirm: ImportConfirmInput): Import! @hasRole(role: OPERATOR)
   "Cancels an import: a running one rolls back at its next check, changing nothing."
@@ -2902,6 +2997,8 @@ func (ec *executionContext) childFields_Import(ctx context.Context, field graphq
 		return ec.fieldContext_Import_finishedAt(ctx, field)
 	case "resultsUrl":
 		return ec.fieldContext_Import_resultsUrl(ctx, field)
+	case "photos":
+		return ec.fieldContext_Import_photos(ctx, field)
 	case "rows":
 		return ec.fieldContext_Import_rows(ctx, field)
 	}
@@ -2972,6 +3069,20 @@ func (ec *executionContext) childFields_ImportOptions(ctx context.Context, field
 		return ec.fieldContext_ImportOptions_invalidRows(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImportOptions", field.Name)
+}
+
+func (ec *executionContext) childFields_ImportPhotoReport(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "uploaded":
+		return ec.fieldContext_ImportPhotoReport_uploaded(ctx, field)
+	case "matched":
+		return ec.fieldContext_ImportPhotoReport_matched(ctx, field)
+	case "unmatched":
+		return ec.fieldContext_ImportPhotoReport_unmatched(ctx, field)
+	case "invalid":
+		return ec.fieldContext_ImportPhotoReport_invalid(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ImportPhotoReport", field.Name)
 }
 
 func (ec *executionContext) childFields_ImportPreview(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3098,6 +3209,16 @@ func (ec *executionContext) childFields_PhaseTiming(ctx context.Context, field g
 		return ec.fieldContext_PhaseTiming_seconds(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PhaseTiming", field.Name)
+}
+
+func (ec *executionContext) childFields_PhotoProblem(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "name":
+		return ec.fieldContext_PhotoProblem_name(ctx, field)
+	case "reason":
+		return ec.fieldContext_PhotoProblem_reason(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type PhotoProblem", field.Name)
 }
 
 func (ec *executionContext) childFields_RecordChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3691,6 +3812,28 @@ func (ec *executionContext) field_Mutation_updateTemplate_args(ctx context.Conte
 		return nil, err
 	}
 	args["dropFieldData"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_uploadImportPhotos_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "importId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["importId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "zip",
+		func(ctx context.Context, v any) (graphql.Upload, error) {
+			return ec.unmarshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚐUpload(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["zip"] = arg1
 	return args, nil
 }
 
@@ -5897,6 +6040,38 @@ func (ec *executionContext) fieldContext_Import_resultsUrl(_ context.Context, fi
 	return graphql.NewScalarFieldContext("Import", field, true, true, "String")
 }
 
+func (ec *executionContext) _Import_photos(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Import_photos(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Photos, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.PhotoReport) graphql.Marshaler {
+			return ec.marshalOImportPhotoReport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoReport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Import_photos(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Import",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ImportPhotoReport(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Import_rows(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6449,6 +6624,107 @@ func (ec *executionContext) _ImportOptions_invalidRows(ctx context.Context, fiel
 }
 func (ec *executionContext) fieldContext_ImportOptions_invalidRows(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "InvalidRowPolicy")
+}
+
+func (ec *executionContext) _ImportPhotoReport_uploaded(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPhotoReport_uploaded(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Uploaded, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPhotoReport_uploaded(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportPhotoReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportPhotoReport_matched(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPhotoReport_matched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Matched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPhotoReport_matched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportPhotoReport", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ImportPhotoReport_unmatched(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPhotoReport_unmatched(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Unmatched, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPhotoReport_unmatched(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportPhotoReport", field, false, false, "String")
+}
+
+func (ec *executionContext) _ImportPhotoReport_invalid(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoReport) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportPhotoReport_invalid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Invalid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []imports.PhotoProblem) graphql.Marshaler {
+			return ec.marshalNPhotoProblem2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoProblemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportPhotoReport_invalid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ImportPhotoReport",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PhotoProblem(ctx, field)
+		},
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _ImportPreview_import(ctx context.Context, field graphql.CollectedField, obj *model.ImportPreview) (ret graphql.Marshaler) {
@@ -8008,6 +8284,68 @@ func (ec *executionContext) fieldContext_Mutation_updateImport(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_uploadImportPhotos(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_uploadImportPhotos(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().UploadImportPhotos(ctx, fc.Args["importId"].(string), fc.Args["zip"].(graphql.Upload))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *imports.Import
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *imports.Import
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *imports.Import) graphql.Marshaler {
+			return ec.marshalNImport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐImport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_uploadImportPhotos(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Import(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_uploadImportPhotos_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_startImport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -8438,6 +8776,52 @@ func (ec *executionContext) _PhaseTiming_seconds(ctx context.Context, field grap
 }
 func (ec *executionContext) fieldContext_PhaseTiming_seconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("PhaseTiming", field, false, false, "Float")
+}
+
+func (ec *executionContext) _PhotoProblem_name(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhotoProblem_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhotoProblem_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhotoProblem", field, false, false, "String")
+}
+
+func (ec *executionContext) _PhotoProblem_reason(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoProblem) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_PhotoProblem_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_PhotoProblem_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("PhotoProblem", field, false, false, "String")
 }
 
 func (ec *executionContext) _Query_me(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -12045,6 +12429,11 @@ func (ec *executionContext) _Import(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Import_resultsUrl(ctx, field, obj)
 				})
+		case "photos":
+			out.Values[i] = ec._Import_photos(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "rows":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -12265,6 +12654,54 @@ func (ec *executionContext) _ImportOptions(ctx context.Context, sel ast.Selectio
 			}
 		case "invalidRows":
 			out.Values[i] = ec._ImportOptions_invalidRows(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var importPhotoReportImplementors = []string{"ImportPhotoReport"}
+
+func (ec *executionContext) _ImportPhotoReport(ctx context.Context, sel ast.SelectionSet, obj *imports.PhotoReport) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, importPhotoReportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ImportPhotoReport")
+		case "uploaded":
+			out.Values[i] = ec._ImportPhotoReport_uploaded(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "matched":
+			out.Values[i] = ec._ImportPhotoReport_matched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "unmatched":
+			out.Values[i] = ec._ImportPhotoReport_unmatched(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "invalid":
+			out.Values[i] = ec._ImportPhotoReport_invalid(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -12675,6 +13112,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "uploadImportPhotos":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_uploadImportPhotos(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "startImport":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_startImport(ctx, field)
@@ -12864,6 +13308,44 @@ func (ec *executionContext) _PhaseTiming(ctx context.Context, sel ast.SelectionS
 			}
 		case "seconds":
 			out.Values[i] = ec._PhaseTiming_seconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var photoProblemImplementors = []string{"PhotoProblem"}
+
+func (ec *executionContext) _PhotoProblem(ctx context.Context, sel ast.SelectionSet, obj *imports.PhotoProblem) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, photoProblemImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("PhotoProblem")
+		case "name":
+			out.Values[i] = ec._PhotoProblem_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reason":
+			out.Values[i] = ec._PhotoProblem_reason(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14170,6 +14652,26 @@ func (ec *executionContext) marshalNPhaseTiming2ᚕgithubᚗcomᚋlintelᚋlinte
 	return ret
 }
 
+func (ec *executionContext) marshalNPhotoProblem2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoProblem(ctx context.Context, sel ast.SelectionSet, v imports.PhotoProblem) graphql.Marshaler {
+	return ec._PhotoProblem(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNPhotoProblem2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoProblemᚄ(ctx context.Context, sel ast.SelectionSet, v []imports.PhotoProblem) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNPhotoProblem2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoProblem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNRecordChange2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordChange(ctx context.Context, sel ast.SelectionSet, v *model.RecordChange) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "RecordChange!")
@@ -15013,6 +15515,13 @@ var (
 		imports.PhaseDone:       "DONE",
 	}
 )
+
+func (ec *executionContext) marshalOImportPhotoReport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐPhotoReport(ctx context.Context, sel ast.SelectionSet, v *imports.PhotoReport) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ImportPhotoReport(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalOInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)

@@ -1,7 +1,13 @@
 package graph
 
 import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/lintel/lintel/graph/model"
+	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/imports"
 )
 
@@ -76,4 +82,26 @@ func timingList(m map[string]float64) []model.PhaseTiming {
 		}
 	}
 	return out
+}
+
+// randomAccess gives a ZIP upload the random access archive/zip needs,
+// spooling it to a temporary file when the transport did not keep one.
+func randomAccess(up graphql.Upload) (io.ReaderAt, int64, func(), error) {
+	if ra, ok := up.File.(io.ReaderAt); ok {
+		return ra, up.Size, func() {}, nil
+	}
+	f, err := os.CreateTemp("", "lintel-zip-*")
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("spool zip upload: %w", err)
+	}
+	done := func() {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+	}
+	n, err := io.Copy(f, up.File)
+	if err != nil {
+		done()
+		return nil, 0, nil, apperr.New(apperr.Invalid, "zip: upload could not be read: %v", err)
+	}
+	return f, n, done, nil
 }

@@ -299,6 +299,21 @@ func (r *mutationResolver) UpdateImport(ctx context.Context, id string, mapping 
 	return r.ImportService.Update(ctx, iid, columnMapping(mapping), opts, fs)
 }
 
+// UploadImportPhotos is the resolver for the uploadImportPhotos field.
+func (r *mutationResolver) UploadImportPhotos(ctx context.Context, importID string, zip graphql.Upload) (*imports.Import, error) {
+	iid, err := parseID("importId", importID)
+	if err != nil {
+		return nil, err
+	}
+	ra, size, done, err := randomAccess(zip)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	maxBytes, maxPixels := r.RecordService.PhotoLimits()
+	return r.ImportService.UploadPhotos(ctx, iid, ra, size, imports.PhotoLimits{MaxBytes: maxBytes, MaxPixels: maxPixels})
+}
+
 // StartImport is the resolver for the startImport field.
 func (r *mutationResolver) StartImport(ctx context.Context, id string, confirm *model.ImportConfirmInput) (*imports.Import, error) {
 	iid, err := parseID("id", id)

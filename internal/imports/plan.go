@@ -126,6 +126,24 @@ func (p *planner) uidChanges() string {
 	return cond
 }
 
+// photoMatch is the SQL condition matching photo x to staged row s: by
+// the mapped file-name column, or else by card ID.
+func (p *planner) photoMatch() string {
+	if _, ok := p.attrs[AttrPhoto]; ok {
+		return "x.name_key = lower(regexp_replace(s.photo_name, '^.*[/\\\\]', ''))"
+	}
+	return "x.card_key = s.card_id"
+}
+
+// photoUpdatable is the SQL condition under which an update may replace
+// the photo at all.
+func (p *planner) photoUpdatable() string {
+	if p.imp.Options.UpdateFields == nil || slices.Contains(p.imp.Options.UpdateFields, AttrPhoto) {
+		return "true"
+	}
+	return "false"
+}
+
 func (p *planner) matchCondition() string {
 	if p.imp.Options.MatchOn == MatchUniqueIdentifier {
 		return "r.unique_key = s.uid_key"
@@ -169,6 +187,10 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		previewJoin = "LEFT JOIN import_rows pv ON pv.import_id = $2 AND pv.kind = 'PREVIEW' AND pv.seq = s.line"
 		previewVersion = "pv.record_version"
 	}
+	keepExistingPhoto := ""
+	if opts.Overwrite == KeepExisting {
+		keepExistingPhoto = " AND NOT r.has_photo"
+	}
 	validity := 0
 	if p.tmpl.DefaultValidityDays != nil {
 		validity = *p.tmpl.DefaultValidityDays
@@ -183,15 +205,22 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			CASE WHEN r.id IS NULL THEN s.fields ELSE %s END AS new_fields,
 			%s AS new_barcode_value, %s AS new_recipient_email, %s AS new_valid_from, %s AS new_expires_at,
 			CASE WHEN r.id IS NULL THEN 'ACTIVE' ELSE %s END AS new_status,
+			ph.id AS photo_id,
+			ph.id IS NOT NULL AND (r.id IS NULL OR rp.sha256 IS DISTINCT FROM ph.sha256) AS photo_changed,
 			NULL::text AS outcome, '{}'::text[] AS changed
 		FROM import_stage s
 		LEFT JOIN card_records r ON r.template_id = $1 AND %s
 		LEFT JOIN LATERAL (SELECT ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(r.locked_fields)) AS keys) u ON true
+		LEFT JOIN LATERAL (SELECT x.id, x.sha256 FROM import_photos x
+			WHERE x.import_id = $2 AND x.error IS NULL AND (%s)
+				AND (r.id IS NULL OR (%s AND NOT ('photo' = ANY(r.locked_fields))%s))
+			LIMIT 1) ph ON true
+		LEFT JOIN record_photos rp ON rp.record_id = r.id AND ph.id IS NOT NULL
 		%s
 		WHERE $4::jsonb IS NOT NULL AND $2::uuid IS NOT NULL`,
 		previewVersion, p.newValue(AttrCardID), p.newValue(AttrUniqueIdentifier), p.uidChanges(), fieldsNew,
 		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
-		newStatus, p.matchCondition(), previewJoin)
+		newStatus, p.matchCondition(), p.photoMatch(), p.photoUpdatable(), keepExistingPhoto, previewJoin)
 	if _, err := tx.Exec(ctx, q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
 		return fmt.Errorf("imports: plan rows: %w", err)
 	}
@@ -234,7 +263,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			WHEN preview_version IS NOT NULL AND preview_version <> record_version THEN 'CONFLICT'
 			WHEN new_card_id = old_card_id AND new_uid = old_uid AND new_fields = old_fields AND new_barcode_value = old_barcode_value
 				AND new_recipient_email = old_recipient_email AND new_valid_from IS NOT DISTINCT FROM old_valid_from
-				AND new_expires_at IS NOT DISTINCT FROM old_expires_at AND new_status = old_status THEN 'UNCHANGED'
+				AND new_expires_at IS NOT DISTINCT FROM old_expires_at AND new_status = old_status AND NOT photo_changed THEN 'UNCHANGED'
 			ELSE 'UPDATE' END`); err != nil {
 		return fmt.Errorf("imports: decide outcomes: %w", err)
 	}
@@ -249,6 +278,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 				UNION ALL SELECT 'valid_from' WHERE new_valid_from IS DISTINCT FROM old_valid_from
 				UNION ALL SELECT 'expires_at' WHERE new_expires_at IS DISTINCT FROM old_expires_at
 				UNION ALL SELECT 'status' WHERE new_status <> old_status
+				UNION ALL SELECT 'photo' WHERE photo_changed
 			) c ORDER BY key)
 		WHERE outcome IN ('UPDATE', 'CONFLICT')`); err != nil {
 		return fmt.Errorf("imports: list changed fields: %w", err)
@@ -363,6 +393,13 @@ func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
 		{"create records", `INSERT INTO card_records (id, org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email, valid_from, expires_at, search_text)
 			SELECT p.create_id, $1, $2, p.new_card_id, p.new_uid, p.new_uid_key, p.new_fields, p.new_barcode_value, p.new_recipient_email, p.new_valid_from, p.new_expires_at, ` + searchTextSQL + `
 			FROM import_plan p WHERE p.outcome = 'CREATE' ORDER BY p.line`},
+		{"store photos", `INSERT INTO record_photos (record_id, org_id, content_type, data, sha256)
+			SELECT COALESCE(p.record_id, p.create_id), $1, x.content_type, x.data, x.sha256
+			FROM import_plan p JOIN import_photos x ON x.id = p.photo_id
+			WHERE p.photo_changed AND p.outcome IN ('CREATE', 'UPDATE') AND $2::uuid IS NOT NULL
+			ON CONFLICT (record_id) DO UPDATE SET content_type = EXCLUDED.content_type, data = EXCLUDED.data, sha256 = EXCLUDED.sha256, updated_at = now()`},
+		{"mark photos", `UPDATE card_records r SET has_photo = true FROM import_plan p
+			WHERE p.photo_changed AND p.outcome IN ('CREATE', 'UPDATE') AND r.id = COALESCE(p.record_id, p.create_id) AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
 		{"archive missing records", `UPDATE card_records r SET status = 'ARCHIVED', archived_at = now(), version = r.version + 1, updated_at = now()
 			FROM import_missing m WHERE m.outcome = 'ARCHIVE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},
 		{"delete missing records", `DELETE FROM card_records r USING import_missing m WHERE m.outcome = 'DELETE' AND r.id = m.id AND $1::uuid IS NOT NULL AND $2::uuid IS NOT NULL`},

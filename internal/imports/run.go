@@ -106,6 +106,9 @@ func (s *Service) Preview(ctx context.Context, id uuid.UUID) (*PreviewResult, er
 		if counts, err = countPlan(ctx, tx); err != nil {
 			return err
 		}
+		if err := savePhotoReport(ctx, tx, id); err != nil {
+			return err
+		}
 		if err := pl.saveRows(ctx, tx, "PREVIEW"); err != nil {
 			return err
 		}
@@ -325,10 +328,6 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 	var counts Counts
 	var refused *apperr.Error
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
-		// Serialise with other writers of this template's records.
-		if _, err := tx.Exec(ctx, `SELECT 1 FROM card_templates WHERE id = $1 FOR UPDATE`, t.ID); err != nil {
-			return fmt.Errorf("imports: lock template: %w", err)
-		}
 		start := phase(PhaseParsing)
 		cancelled := false
 		rows, err := stage(ctx, tx, openFile(ctx, s.db.Pool, imp.ID), imp, t, func(n int) {
@@ -348,6 +347,12 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 		timings["parsing"] = time.Since(start).Seconds()
 
 		start = phase(PhaseValidating)
+		// From the plan to the commit no one else writes this template's
+		// records: edits are refused (records take the template row FOR
+		// SHARE NOWAIT), so the plan cannot go stale under us.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM card_templates WHERE id = $1 FOR UPDATE`, t.ID); err != nil {
+			return fmt.Errorf("imports: lock template: %w", err)
+		}
 		pl := newPlanner(imp, t)
 		if err := pl.buildPlan(ctx, tx, imp.PreviewedAt != nil); err != nil {
 			return err
@@ -369,6 +374,11 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 			timings["applying"] = time.Since(start).Seconds()
 		}
 		start = phase(PhaseNotifying)
+		// From here on this transaction writes the import's row, so no more
+		// progress is published from outside it (that would wait on it).
+		if err := savePhotoReport(ctx, tx, imp.ID); err != nil {
+			return err
+		}
 		if err := pl.saveRows(ctx, tx, "RESULT"); err != nil {
 			return err
 		}

@@ -83,6 +83,7 @@ func targets(t *templates.Template) []csvin.Target {
 		{Key: AttrRecipientEmail, Label: "Recipient e-mail", Synonyms: csvin.CommonSynonyms[AttrRecipientEmail]},
 		{Key: AttrValidFrom, Label: "Valid from", Synonyms: csvin.CommonSynonyms[AttrValidFrom]},
 		{Key: AttrExpiresAt, Label: "Expires at", Synonyms: csvin.CommonSynonyms[AttrExpiresAt]},
+		{Key: AttrPhoto, Label: "Photo", Synonyms: []string{"picture", "image", "photo file", "photo file name", "file name"}},
 	}
 	if t.UniqueIdentifierKind == templates.IdentifierEmail {
 		// An "E-mail" column of an e-mail-keyed template is its identifier.
@@ -96,7 +97,7 @@ func targets(t *templates.Template) []csvin.Target {
 }
 
 func isTarget(t *templates.Template, name string) bool {
-	if slices.Contains(attributes, name) {
+	if slices.Contains(attributes, name) || name == AttrPhoto {
 		return true
 	}
 	_, ok := t.Field(name)
@@ -445,18 +446,19 @@ type importRow struct {
 	FinishedAt      *time.Time
 	UpdatedAt       time.Time
 	Confirm         []byte
+	PhotoReport     []byte
 }
 
 const importColumns = `id, org_id, template_id, created_by_email, file_name, file_size, file_sha256, encoding, delimiter, header_row, header,
 	row_count, mapping, options, phase, outcome, cancel_requested, processed, total, counts, preview_counts, previewed_at, error_code,
-	error_message, timings, created_at, started_at, finished_at, updated_at, confirm`
+	error_message, timings, created_at, started_at, finished_at, updated_at, confirm, photo_report`
 
 func scanImport(row pgx.Row) (*Import, error) {
 	var r importRow
 	if err := row.Scan(&r.ID, &r.OrgID, &r.TemplateID, &r.CreatedByEmail, &r.FileName, &r.FileSize, &r.FileSHA256, &r.Encoding,
 		&r.Delimiter, &r.HeaderRow, &r.Header, &r.RowCount, &r.Mapping, &r.Options, &r.Phase, &r.Outcome, &r.CancelRequested,
 		&r.Processed, &r.Total, &r.Counts, &r.PreviewCounts, &r.PreviewedAt, &r.ErrorCode, &r.ErrorMessage, &r.Timings,
-		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &r.Confirm); err != nil {
+		&r.CreatedAt, &r.StartedAt, &r.FinishedAt, &r.UpdatedAt, &r.Confirm, &r.PhotoReport); err != nil {
 		return nil, err
 	}
 	imp := &Import{ID: r.ID, OrgID: r.OrgID, TemplateID: r.TemplateID, CreatedBy: r.CreatedByEmail, FileName: r.FileName,
@@ -486,6 +488,10 @@ func scanImport(row pgx.Row) (*Import, error) {
 	if r.Confirm != nil && string(r.Confirm) != "null" {
 		imp.Confirm = &Confirm{}
 		_ = json.Unmarshal(r.Confirm, imp.Confirm)
+	}
+	if r.PhotoReport != nil {
+		imp.Photos = &PhotoReport{}
+		_ = json.Unmarshal(r.PhotoReport, imp.Photos)
 	}
 	if r.ErrorCode != nil {
 		imp.ErrorCode = *r.ErrorCode

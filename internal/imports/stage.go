@@ -161,6 +161,9 @@ func (c *checker) check(cells []string, line int) stagedRow {
 		}
 		r.text[AttrBarcodeValue] = v
 	}
+	if col, ok := c.attrCol[AttrPhoto]; ok {
+		r.text[AttrPhoto] = c.cell(cells, col)
+	}
 	if col, ok := c.attrCol[AttrRecipientEmail]; ok {
 		v := strings.ToLower(c.cell(cells, col))
 		if v != "" && !isEmail(v) {
@@ -218,7 +221,7 @@ func parseInstant(s string, endOfDay bool) (time.Time, error) {
 
 // stageColumns are import_stage's columns, in COPY order.
 var stageColumns = []string{"line", "errors", "card_id", "card_id_read", "uid", "uid_key", "fields", "cleared", "missing_required",
-	"barcode_value", "recipient_email", "valid_from", "expires_at"}
+	"barcode_value", "recipient_email", "valid_from", "expires_at", "photo_name"}
 
 const createStage = `CREATE TEMP TABLE import_stage (
 	line int NOT NULL,
@@ -233,7 +236,8 @@ const createStage = `CREATE TEMP TABLE import_stage (
 	barcode_value text,
 	recipient_email text,
 	valid_from timestamptz,
-	expires_at timestamptz
+	expires_at timestamptz,
+	photo_name text
 ) ON COMMIT DROP`
 
 // stageSource feeds rows from the CSV reader to COPY.
@@ -289,7 +293,7 @@ func (s *stageSource) Values() ([]any, error) {
 	fields, _ := json.Marshal(r.fields)
 	vals := []any{int32(r.line), errs, nullableString(r.cardID), r.cardIDRead, nullableString(r.uid), nullableString(records.IdentifierKey(r.uid)), string(fields),
 		nonNil(r.cleared), nonNil(r.missingRequired), nullable(r.text, AttrBarcodeValue), nullable(r.text, AttrRecipientEmail),
-		r.times[AttrValidFrom], r.times[AttrExpiresAt]}
+		r.times[AttrValidFrom], r.times[AttrExpiresAt], nullable(r.text, AttrPhoto)}
 	return vals, nil
 }
 

@@ -188,6 +188,8 @@ type Import struct {
 	CancelRequested bool
 	// Confirm holds the destructive counts confirmed at start.
 	Confirm *Confirm
+	// Photos says how uploaded photos matched rows (nil without photos).
+	Photos *PhotoReport
 }
 
 // FieldError is one problem of a row.

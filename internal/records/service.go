@@ -116,36 +116,44 @@ func (r *row) state() state {
 		RecipientEmail: r.RecipientEmail, ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt}
 }
 
-// checkPhoto recognises a JPEG or PNG by its content and bounds its size.
+// CheckPhoto recognises a JPEG or PNG by its content and bounds its size
+// and pixel count. It returns the content type, or why the data is refused.
+func CheckPhoto(data []byte, maxBytes int64, maxPixels int) (contentType, reason string) {
+	if int64(len(data)) > maxBytes {
+		return "", fmt.Sprintf("is %d bytes, at most %d allowed", len(data), maxBytes)
+	}
+	switch {
+	case bytes.HasPrefix(data, []byte{0xFF, 0xD8, 0xFF}):
+		contentType = "image/jpeg"
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		contentType = "image/png"
+	default:
+		return "", "is not a JPEG or PNG image"
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Sprintf("is a damaged %s image: %v", strings.TrimPrefix(contentType, "image/"), err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > maxPixels {
+		return "", fmt.Sprintf("is %d×%d pixels, at most %d pixels allowed", cfg.Width, cfg.Height, maxPixels)
+	}
+	return contentType, ""
+}
+
+// checkPhoto applies CheckPhoto to an upload, reporting on path "photo".
 func (s *Service) checkPhoto(p *Photo, fs *apperr.Fields) string {
 	if p == nil {
 		return ""
 	}
-	if int64(len(p.Data)) > s.cfg.PhotoMaxBytes {
-		fs.Add("photo", "is %d bytes, at most %d allowed", len(p.Data), s.cfg.PhotoMaxBytes)
-		return ""
-	}
-	var ct string
-	switch {
-	case bytes.HasPrefix(p.Data, []byte{0xFF, 0xD8, 0xFF}):
-		ct = "image/jpeg"
-	case bytes.HasPrefix(p.Data, []byte("\x89PNG\r\n\x1a\n")):
-		ct = "image/png"
-	default:
-		fs.Add("photo", "is not a JPEG or PNG image")
-		return ""
-	}
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(p.Data))
-	if err != nil {
-		fs.Add("photo", "is a damaged %s image: %v", strings.TrimPrefix(ct, "image/"), err)
-		return ""
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > s.cfg.PhotoMaxPixels {
-		fs.Add("photo", "is %d×%d pixels, at most %d pixels allowed", cfg.Width, cfg.Height, s.cfg.PhotoMaxPixels)
-		return ""
+	ct, reason := CheckPhoto(p.Data, s.cfg.PhotoMaxBytes, s.cfg.PhotoMaxPixels)
+	if reason != "" {
+		fs.Add("photo", "%s", reason)
 	}
 	return ct
 }
+
+// PhotoLimits returns the photo size and pixel limits.
+func (s *Service) PhotoLimits() (int64, int) { return s.cfg.PhotoMaxBytes, s.cfg.PhotoMaxPixels }
 
 func (s *Service) savePhoto(ctx context.Context, tx bun.IDB, rec uuid.UUID, org uuid.UUID, ct string, data []byte) error {
 	sum := sha256.Sum256(data)
@@ -239,6 +247,9 @@ func (s *Service) Add(ctx context.Context, templateID uuid.UUID, in Input, photo
 	questions, _ := json.Marshal(qs)
 	var r row
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := holdTemplate(ctx, tx, t.ID); err != nil {
+			return err
+		}
 		err := tx.NewRaw(`INSERT INTO card_records (org_id, template_id, card_id, unique_identifier, unique_key, fields, barcode_value, recipient_email,
 				security_questions, valid_from, expires_at, has_photo, search_text)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING `+columns,
@@ -267,7 +278,25 @@ func (s *Service) Add(ctx context.Context, templateID uuid.UUID, in Input, photo
 	return r.record()
 }
 
-// loadForUpdate locks a record of the caller's organisation.
+// holdTemplate takes a share lock on the record's template for the rest of
+// the transaction. An import applying to the template holds it exclusively;
+// then the edit is refused at once instead of waiting or being overwritten.
+func holdTemplate(ctx context.Context, tx bun.IDB, templateID uuid.UUID) error {
+	_, err := tx.NewRaw(`SELECT 1 FROM card_templates WHERE id = ? FOR SHARE NOWAIT`, templateID).Exec(ctx)
+	var pgErr interface{ SQLState() string }
+	if errors.As(err, &pgErr) && pgErr.SQLState() == "55P03" {
+		e := apperr.New(apperr.Conflict, "an import is being applied to this template: try again in a moment")
+		e.Extra = map[string]any{"retryAfterSeconds": 2}
+		return e
+	}
+	if err != nil {
+		return fmt.Errorf("records: lock template: %w", err)
+	}
+	return nil
+}
+
+// loadForUpdate locks a record of the caller's organisation and holds its
+// template against a concurrent import.
 func loadForUpdate(ctx context.Context, tx bun.IDB, org, id uuid.UUID) (*row, error) {
 	var r row
 	err := tx.NewRaw(`SELECT `+columns+` FROM card_records WHERE id = ? AND org_id = ? FOR UPDATE`, id, org).Scan(ctx, &r)
@@ -276,6 +305,9 @@ func loadForUpdate(ctx context.Context, tx bun.IDB, org, id uuid.UUID) (*row, er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("records: load %s: %w", id, err)
+	}
+	if err := holdTemplate(ctx, tx, r.TemplateID); err != nil {
+		return nil, err
 	}
 	return &r, nil
 }

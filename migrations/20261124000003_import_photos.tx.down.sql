@@ -1,0 +1,2 @@
+ALTER TABLE imports DROP COLUMN IF EXISTS photo_report;
+DROP TABLE IF EXISTS import_photos;
