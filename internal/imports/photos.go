@@ -217,4 +217,3 @@ func savePhotoReport(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
 	_, err = tx.Exec(ctx, `UPDATE imports SET photo_report = $2 WHERE id = $1`, id, raw)
 	return err
 }
-
