@@ -75,7 +75,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	// A run must end before River would hand its job to another replica.
 	importCfg.JobTimeout = min(importCfg.JobTimeout, cfg.RescueStuckJobsAfter*9/10)
 	importSvc := imports.NewService(db, templateSvc, importCfg, log)
-	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter}, func(w *rivers.Workers) error {
+	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter, ImportRetention: cfg.ImportRetention}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))
 	})
 	if err != nil {

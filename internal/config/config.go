@@ -35,6 +35,7 @@ type Config struct {
 	ShutdownGrace        time.Duration
 	RescueStuckJobsAfter time.Duration
 	MaxImportBytes       int64
+	ImportRetention      time.Duration
 	BootstrapOrg         string
 	BootstrapEmail       string
 }
@@ -103,6 +104,7 @@ var Options = []Option{
 	{"shutdown-grace", "LINTEL_SHUTDOWN_GRACE", "15s", "how long shutdown waits for requests in flight", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 	{"rescue-stuck-jobs-after", "LINTEL_RESCUE_STUCK_JOBS_AFTER", "1h", "how long a job may run before another replica takes it over (must exceed the 30m import timeout)", duration(func(c *Config) *time.Duration { return &c.RescueStuckJobsAfter })},
 	{"max-import", "LINTEL_MAX_IMPORT", "512MiB", "largest CSV file an import accepts", bytesize(func(c *Config) *int64 { return &c.MaxImportBytes })},
+	{"import-retention", "LINTEL_IMPORT_RETENTION", "0", "delete finished imports (file, per-row results) this long after they end; 0 keeps them forever", duration(func(c *Config) *time.Duration { return &c.ImportRetention })},
 	{"bootstrap-org", "LINTEL_BOOTSTRAP_ORG", "Default organisation", "name of the organisation created on first start", str(func(c *Config) *string { return &c.BootstrapOrg })},
 	{"bootstrap-email", "LINTEL_BOOTSTRAP_EMAIL", "admin@lintel.local", "e-mail of the admin created on first start", str(func(c *Config) *string { return &c.BootstrapEmail })},
 }

@@ -26,6 +26,9 @@ type Config struct {
 	// takes it over (its process presumably died). Must exceed every job's
 	// timeout.
 	RescueStuckJobsAfter time.Duration
+	// ImportRetention deletes finished imports (file, rows, results) this
+	// long after they ended; zero keeps them forever.
+	ImportRetention time.Duration
 }
 
 // NewClient builds the River client over the shared pool. The driver gets a
@@ -33,7 +36,7 @@ type Config struct {
 // process instead of waiting for the next poll.
 func NewClient(db *store.DB, log *slog.Logger, cfg Config, register ...func(*river.Workers) error) (*Client, error) {
 	workers := river.NewWorkers()
-	if err := river.AddWorkerSafely(workers, &pruneSessionsWorker{db: db}); err != nil {
+	if err := river.AddWorkerSafely(workers, &pruneSessionsWorker{db: db, importRetention: cfg.ImportRetention}); err != nil {
 		return nil, fmt.Errorf("jobs: register prune worker: %w", err)
 	}
 	for _, r := range register {
@@ -67,8 +70,8 @@ func NewClient(db *store.DB, log *slog.Logger, cfg Config, register ...func(*riv
 	return client, nil
 }
 
-// PruneSessionsArgs asks for expired and long-revoked refresh tokens to be
-// deleted.
+// PruneSessionsArgs asks for expired and long-revoked refresh tokens, and
+// imports past their retention, to be deleted.
 type PruneSessionsArgs struct{}
 
 // Kind names the job in River's table.
@@ -76,15 +79,23 @@ func (PruneSessionsArgs) Kind() string { return "prune_sessions" }
 
 type pruneSessionsWorker struct {
 	river.WorkerDefaults[PruneSessionsArgs]
-	db *store.DB
+	db              *store.DB
+	importRetention time.Duration
 }
 
-// Work deletes refresh tokens that can no longer be used; revoked ones are
-// kept a day so reuse detection can still name them.
+// Work deletes refresh tokens that can no longer be used (revoked ones are
+// kept a day so reuse detection can still name them) and imports past
+// their retention.
 func (w *pruneSessionsWorker) Work(ctx context.Context, _ *river.Job[PruneSessionsArgs]) error {
 	_, err := w.db.Pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < now() OR revoked_at < now() - interval '1 day'`)
 	if err != nil {
 		return fmt.Errorf("jobs: prune refresh tokens: %w", err)
+	}
+	if w.importRetention > 0 {
+		if _, err := w.db.Pool.Exec(ctx, `DELETE FROM imports WHERE outcome <> 'RUNNING' AND COALESCE(finished_at, created_at) < now() - $1::interval`,
+			w.importRetention.String()); err != nil {
+			return fmt.Errorf("jobs: prune imports: %w", err)
+		}
 	}
 	return nil
 }
