@@ -17,6 +17,7 @@ import (
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/records"
+	"github.com/lintel/lintel/internal/store"
 )
 
 // TopicFor is the event topic of an import's progress.
@@ -178,7 +179,7 @@ func (s *Service) Start(ctx context.Context, id uuid.UUID, confirm *Confirm) (*I
 		cancel_requested = false, error_code = NULL, error_message = NULL, started_at = now(), finished_at = NULL, updated_at = now(),
 		timings = '{}', confirm = $2::jsonb WHERE id = $1`, id, string(conf))
 	if err != nil {
-		if isUniqueViolation(err) {
+		if _, ok := store.UniqueViolation(err); ok {
 			var other string
 			_ = s.db.Pool.QueryRow(ctx, `SELECT id FROM imports WHERE template_id = $1 AND outcome = 'RUNNING'`, imp.TemplateID).Scan(&other)
 			e := apperr.New(apperr.Conflict, "another import of this template is running (%s): wait for it or cancel it", other)
@@ -446,9 +447,4 @@ type sqlRow struct{ tx *sql.Tx }
 
 func (q sqlRow) QueryRow(ctx context.Context, query string, args ...any) pgx.Row {
 	return q.tx.QueryRowContext(ctx, query, args...)
-}
-
-func isUniqueViolation(err error) bool {
-	var pgErr interface{ SQLState() string }
-	return errors.As(err, &pgErr) && pgErr.SQLState() == "23505"
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -126,7 +125,7 @@ func (c *checker) check(cells []string, line int) stagedRow {
 			bad(col, AttrUniqueIdentifier, "missing required value (unique identifier)")
 		case utf8.RuneCountInString(raw) > 254:
 			bad(col, AttrUniqueIdentifier, "is longer than 254 characters")
-		case c.tmpl.UniqueIdentifierKind == templates.IdentifierEmail && !isEmail(raw):
+		case c.tmpl.UniqueIdentifierKind == templates.IdentifierEmail && !templates.IsEmail(raw):
 			bad(col, AttrUniqueIdentifier, "bad e-mail %q (the template identifies cardholders by e-mail)", raw)
 		default:
 			if c.tmpl.UniqueIdentifierKind == templates.IdentifierEmail {
@@ -166,7 +165,7 @@ func (c *checker) check(cells []string, line int) stagedRow {
 	}
 	if col, ok := c.attrCol[AttrRecipientEmail]; ok {
 		v := strings.ToLower(c.cell(cells, col))
-		if v != "" && !isEmail(v) {
+		if v != "" && !templates.IsEmail(v) {
 			bad(col, AttrRecipientEmail, "bad e-mail %q", v)
 		}
 		r.text[AttrRecipientEmail] = v
@@ -192,11 +191,6 @@ func (c *checker) check(cells []string, line int) stagedRow {
 		bad(c.attrCol[AttrExpiresAt], AttrExpiresAt, "expires before it becomes valid")
 	}
 	return r
-}
-
-func isEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
 // parseInstant reads a validity bound. A bare date means the start of that

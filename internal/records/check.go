@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"net/mail"
 	"slices"
 	"strings"
 	"time"
@@ -52,11 +51,6 @@ func NormaliseAnswer(a string) string {
 	return strings.Join(strings.FieldsFunc(a, unicode.IsSpace), " ")
 }
 
-func isEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
-}
-
 // check validates st against template t, canonicalising it in place.
 func check(t *templates.Template, st *state, fs *apperr.Fields) {
 	if strings.TrimSpace(st.CardID) == "" {
@@ -73,7 +67,7 @@ func check(t *templates.Template, st *state, fs *apperr.Fields) {
 		fs.Add("input.uniqueIdentifier", "is required")
 	case utf8.RuneCountInString(st.UniqueIdentifier) > maxIdentifierLength:
 		fs.Add("input.uniqueIdentifier", "must be at most %d characters", maxIdentifierLength)
-	case t.UniqueIdentifierKind == templates.IdentifierEmail && !isEmail(st.UniqueIdentifier):
+	case t.UniqueIdentifierKind == templates.IdentifierEmail && !templates.IsEmail(st.UniqueIdentifier):
 		fs.Add("input.uniqueIdentifier", "%q is not a valid e-mail address (the template identifies cardholders by e-mail)", st.UniqueIdentifier)
 	case strings.IndexFunc(st.UniqueIdentifier, unicode.IsControl) >= 0:
 		fs.Add("input.uniqueIdentifier", "must not contain control characters")
@@ -94,7 +88,7 @@ func check(t *templates.Template, st *state, fs *apperr.Fields) {
 	if st.RecipientEmail == "" && t.UniqueIdentifierKind == templates.IdentifierEmail && identifierOK {
 		st.RecipientEmail = st.UniqueIdentifier
 	}
-	if st.RecipientEmail != "" && !isEmail(st.RecipientEmail) {
+	if st.RecipientEmail != "" && !templates.IsEmail(st.RecipientEmail) {
 		fs.Add("input.recipientEmail", "%q is not a valid e-mail address", st.RecipientEmail)
 	}
 	if st.ValidFrom != nil && st.ExpiresAt != nil && !st.ExpiresAt.After(*st.ValidFrom) {

@@ -24,6 +24,7 @@ import (
 	"github.com/lintel/lintel/internal/audit"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/store"
 	"github.com/lintel/lintel/internal/templates"
 )
 
@@ -194,14 +195,10 @@ func uniqueness(ctx context.Context, tx bun.IDB, templateID uuid.UUID, self uuid
 // uniqueViolation maps a unique-index race (two writers passing the
 // pre-check together) to the same field error the pre-check gives.
 func uniqueViolation(err error) error {
-	var pgErr interface{ SQLState() string }
-	if !errors.As(err, &pgErr) || pgErr.SQLState() != "23505" {
-		return nil
-	}
-	switch {
-	case strings.Contains(err.Error(), "card_records_card_id_key"):
+	switch c, _ := store.UniqueViolation(err); c {
+	case "card_records_card_id_key":
 		return apperr.Validation(apperr.FieldError{Path: "input.cardId", Reason: "is already used by another record of this template"})
-	case strings.Contains(err.Error(), "card_records_unique_identifier_key"):
+	case "card_records_unique_identifier_key":
 		return apperr.Validation(apperr.FieldError{Path: "input.uniqueIdentifier", Reason: "is already used by another record of this template"})
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/lintel/lintel/internal/audit"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/store"
 )
 
 // Limits on a template's shape.
@@ -160,11 +161,8 @@ func normalise(in *Input) error {
 }
 
 func isUniqueViolation(err error, constraint string) bool {
-	var pgErr interface{ SQLState() string }
-	if !errors.As(err, &pgErr) || pgErr.SQLState() != "23505" {
-		return false
-	}
-	return strings.Contains(err.Error(), constraint)
+	c, ok := store.UniqueViolation(err)
+	return ok && c == constraint
 }
 
 // Create stores a new template (ADMIN).

@@ -60,8 +60,7 @@ func CheckValue(f Field, raw string) (string, string) {
 	case TypeDate:
 		return checkDate(v)
 	case TypeEmail:
-		a, err := mail.ParseAddress(v)
-		if err != nil || a.Address != v || !strings.Contains(a.Address[strings.LastIndexByte(a.Address, '@')+1:], ".") {
+		if !IsEmail(v) {
 			return "", fmt.Sprintf("%q is not a valid e-mail address", v)
 		}
 		return strings.ToLower(v), ""
@@ -85,6 +84,13 @@ func CheckValue(f Field, raw string) (string, string) {
 		return "", fmt.Sprintf("%q is not one of the options %s", v, strings.Join(f.Options, ", "))
 	}
 	return "", fmt.Sprintf("has unknown type %s", f.Type)
+}
+
+// IsEmail reports whether s is a bare e-mail address (no display name)
+// whose domain has a dot.
+func IsEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
 var dateLayouts = []string{"2006-01-02", "2006/01/02", "02.01.2006"}
