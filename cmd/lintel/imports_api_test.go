@@ -300,6 +300,12 @@ func TestOneImportPerTemplateRunsAtATimeAndCanBeCancelled(t *testing.T) {
 	e := admin.do(`mutation($id: ID!) { startImport(id: $id) { id } }`, vars{"id": second}).requireCode(t, "CONFLICT")
 	require.Equal(t, first, e.Extensions["runningImportId"])
 
+	// Cancel while the changes are being written.
+	deadline := time.Now().Add(30 * time.Second)
+	for admin.do(`query($id: ID!) { import(id: $id) { phase } }`, vars{"id": first}).requireOK(t).str("import.phase") != "APPLYING" {
+		require.True(t, time.Now().Before(deadline), "the import never reached APPLYING")
+		time.Sleep(5 * time.Millisecond)
+	}
 	admin.do(`mutation($id: ID!) { cancelImport(id: $id) { id } }`, vars{"id": first}).requireOK(t)
 	done := admin.waitImport(first)
 	require.Equal(t, "CANCELLED", done.str("import.outcome"), done.Raw)
