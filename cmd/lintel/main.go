@@ -24,6 +24,10 @@ commands:
   operator create --email E --role R [--org NAME] [--name N] [--password P]
   operator set-password --email E [--password P]
   operator list
+  import --server URL --template T [flags] FILE
+                                      upload, preview, confirm and apply a CSV import through
+                                      the API (own flags and exit codes: "lintel import -h")
+  bench import [--rows N] [--json]    time an import against COPY and hand-written SQL baselines
 
 Every command takes the configuration flags of "lintel serve -h" (or their
 environment variables), notably --data-dir and --database-url.
@@ -66,6 +70,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return migrateCmd(ctx, args[1:], stdout, getenv)
 	case "operator":
 		return operatorCmd(ctx, args[1:], stdout, getenv)
+	case "import":
+		return importCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "bench":
+		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
