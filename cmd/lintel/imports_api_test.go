@@ -58,7 +58,7 @@ func (c *gqlClient) waitImport(id string) *gqlResponse {
 
 func (c *gqlClient) recordsByCard(tid string) map[string]map[string]any {
 	c.t.Helper()
-	res := c.do(`query($t: ID!) { records(templateId: $t, first: 500) { edges { node { cardId uniqueIdentifier status version fields { key value } } } } }`, vars{"t": tid}).requireOK(c.t)
+	res := c.do(`query($t: ID!) { records(templateId: $t, first: 500) { edges { node { cardId uniqueIdentifier status version expiresAt fields { key value } } } } }`, vars{"t": tid}).requireOK(c.t)
 	out := map[string]map[string]any{}
 	for _, e := range res.get("records.edges").([]any) {
 		n := e.(map[string]any)["node"].(map[string]any)
@@ -177,6 +177,7 @@ func TestSyncImportArchivesMissingRecordsOnlyWhenConfirmed(t *testing.T) {
 	require.Equal(t, "ARCHIVED", recs["3"]["status"])
 	require.Equal(t, "ARCHIVED", recs["4"]["status"])
 	require.Equal(t, "New", recs["5"]["fields"].(map[string]any)["first_name"])
+	require.Nil(t, recs["5"]["expiresAt"], "without a default validity an imported record does not expire")
 
 	t.Run("the same file again changes nothing", func(t *testing.T) {
 		again := admin.createImport(tid, "sync.csv", file, vars{"mode": "SYNC", "missingAction": "ARCHIVE"}).requireOK(t).str("createImport.id")

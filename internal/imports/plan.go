@@ -154,6 +154,16 @@ func (p *planner) matchCondition() string {
 // buildPlan fills import_plan (one row per file line) and import_missing
 // (records SYNC would archive or delete) from import_stage.
 func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) error {
+	// Per-row lateral subqueries inflate cost estimates past the JIT
+	// thresholds, and compiling costs more than it saves here; the hash
+	// joins over 100k-row tables spill to disk with the default work_mem.
+	if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`); err != nil {
+		return fmt.Errorf("imports: tune transaction: %w", err)
+	}
+	var hasPhotos bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM import_photos WHERE import_id = $1)`, p.imp.ID).Scan(&hasPhotos); err != nil {
+		return fmt.Errorf("imports: look for photos: %w", err)
+	}
 	opts := p.imp.Options
 	colmap, _ := json.Marshal(p.colOf)
 	// Duplicate keys inside the file: every repeat after the first is invalid.
@@ -191,11 +201,20 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 	if opts.Overwrite == KeepExisting {
 		keepExistingPhoto = " AND NOT r.has_photo"
 	}
-	validity := 0
-	if p.tmpl.DefaultValidityDays != nil {
-		validity = *p.tmpl.DefaultValidityDays
+	// NULL when the template has no default validity: records then never
+	// expire unless the file or the options say so.
+	validity := p.tmpl.DefaultValidityDays
+	photoColumns := `NULL::bigint AS photo_id, false AS photo_changed`
+	photoJoins := ""
+	if hasPhotos {
+		photoColumns = `ph.id AS photo_id, ph.id IS NOT NULL AND (r.id IS NULL OR rp.sha256 IS DISTINCT FROM ph.sha256) AS photo_changed`
+		photoJoins = fmt.Sprintf(`LEFT JOIN LATERAL (SELECT x.id, x.sha256 FROM import_photos x
+			WHERE x.import_id = $2 AND x.error IS NULL AND (%s)
+				AND (r.id IS NULL OR (%s AND NOT ('photo' = ANY(r.locked_fields))%s))
+			LIMIT 1) ph ON true
+		LEFT JOIN record_photos rp ON rp.record_id = r.id AND ph.id IS NOT NULL`, p.photoMatch(), p.photoUpdatable(), keepExistingPhoto)
 	}
-	q := fmt.Sprintf(`CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+	q := fmt.Sprintf(`CREATE TEMP TABLE import_values ON COMMIT DROP AS
 		SELECT s.line, s.errors, s.card_id, s.uid, s.uid_key, s.card_id_read, s.cleared, s.missing_required,
 			r.id AS record_id, r.version AS record_version, CASE WHEN r.id IS NULL THEN gen_random_uuid() END AS create_id, r.status AS old_status, r.credential_state, %s AS preview_version,
 			u.keys AS update_keys,
@@ -205,27 +224,23 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			CASE WHEN r.id IS NULL THEN s.fields ELSE %s END AS new_fields,
 			%s AS new_barcode_value, %s AS new_recipient_email, %s AS new_valid_from, %s AS new_expires_at,
 			CASE WHEN r.id IS NULL THEN 'ACTIVE' ELSE %s END AS new_status,
-			ph.id AS photo_id,
-			ph.id IS NOT NULL AND (r.id IS NULL OR rp.sha256 IS DISTINCT FROM ph.sha256) AS photo_changed,
-			NULL::text AS outcome, '{}'::text[] AS changed
+			%s
 		FROM import_stage s
 		LEFT JOIN card_records r ON r.template_id = $1 AND %s
-		LEFT JOIN LATERAL (SELECT ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(r.locked_fields)) AS keys) u ON true
-		LEFT JOIN LATERAL (SELECT x.id, x.sha256 FROM import_photos x
-			WHERE x.import_id = $2 AND x.error IS NULL AND (%s)
-				AND (r.id IS NULL OR (%s AND NOT ('photo' = ANY(r.locked_fields))%s))
-			LIMIT 1) ph ON true
-		LEFT JOIN record_photos rp ON rp.record_id = r.id AND ph.id IS NOT NULL
+		-- Most records lock nothing: skip the set difference for them.
+		LEFT JOIN LATERAL (SELECT CASE WHEN cardinality(r.locked_fields) = 0 THEN $3::text[]
+			ELSE ARRAY(SELECT unnest($3::text[]) EXCEPT SELECT unnest(r.locked_fields)) END AS keys) u ON true
+		%s
 		%s
 		WHERE $4::jsonb IS NOT NULL AND $2::uuid IS NOT NULL`,
 		previewVersion, p.newValue(AttrCardID), p.newValue(AttrUniqueIdentifier), p.uidChanges(), fieldsNew,
 		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
-		newStatus, p.matchCondition(), p.photoMatch(), p.photoUpdatable(), keepExistingPhoto, previewJoin)
+		newStatus, photoColumns, p.matchCondition(), photoJoins, previewJoin)
 	if _, err := tx.Exec(ctx, q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
 		return fmt.Errorf("imports: plan rows: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `CREATE INDEX ON import_plan (record_id); ANALYZE import_plan`); err != nil {
-		return fmt.Errorf("imports: index plan: %w", err)
+	if _, err := tx.Exec(ctx, `ANALYZE import_values`); err != nil {
+		return fmt.Errorf("imports: analyze plan values: %w", err)
 	}
 
 	// The other key must not belong to a different record.
@@ -234,7 +249,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		otherAttr, otherCond, what = AttrCardID, "o.card_id = p.card_id", "card ID"
 	}
 	if col, ok := p.colOf[otherAttr]; ok {
-		q := fmt.Sprintf(`UPDATE import_plan p SET errors = COALESCE(p.errors, '[]') || jsonb_build_array(jsonb_build_object(
+		q := fmt.Sprintf(`UPDATE import_values p SET errors = COALESCE(p.errors, '[]') || jsonb_build_array(jsonb_build_object(
 				'column', %d, 'field', '%s', 'reason', format('%s %%s is already used by the record with card ID %%s', p.%s, o.card_id)))
 			FROM card_records o WHERE o.template_id = $1 AND %s AND o.id IS DISTINCT FROM p.record_id AND p.errors IS NULL`,
 			col, otherAttr, what, stageColumn[otherAttr], otherCond)
@@ -243,45 +258,46 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		}
 	}
 	// New records need every required value; updates may not clear one.
-	if _, err := tx.Exec(ctx, `UPDATE import_plan SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k,
+	if _, err := tx.Exec(ctx, `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k,
 			'reason', CASE WHEN $1::jsonb ? k THEN 'missing required value' ELSE 'missing required value (the column is not mapped)' END)) FROM unnest(missing_required) k)
 		WHERE errors IS NULL AND record_id IS NULL AND cardinality(missing_required) > 0`, string(colmap)); err != nil {
 		return fmt.Errorf("imports: check required values: %w", err)
 	}
 	if opts.Overwrite == OverwriteAll {
-		if _, err := tx.Exec(ctx, `UPDATE import_plan SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k, 'reason', 'missing required value'))
+		if _, err := tx.Exec(ctx, `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k, 'reason', 'missing required value'))
 				FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))
 			WHERE errors IS NULL AND record_id IS NOT NULL AND credential_state <> 'RESET'
 				AND EXISTS (SELECT 1 FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))`, string(colmap), p.required); err != nil {
 			return fmt.Errorf("imports: check cleared values: %w", err)
 		}
 	}
-	if _, err := tx.Exec(ctx, `UPDATE import_plan SET outcome = CASE
-			WHEN errors IS NOT NULL THEN 'INVALID'
-			WHEN record_id IS NULL THEN 'CREATE'
-			WHEN credential_state = 'RESET' THEN 'SKIPPED'
-			WHEN preview_version IS NOT NULL AND preview_version <> record_version THEN 'CONFLICT'
-			WHEN new_card_id = old_card_id AND new_uid = old_uid AND new_fields = old_fields AND new_barcode_value = old_barcode_value
-				AND new_recipient_email = old_recipient_email AND new_valid_from IS NOT DISTINCT FROM old_valid_from
-				AND new_expires_at IS NOT DISTINCT FROM old_expires_at AND new_status = old_status AND NOT photo_changed THEN 'UNCHANGED'
-			ELSE 'UPDATE' END`); err != nil {
-		return fmt.Errorf("imports: decide outcomes: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `UPDATE import_plan SET changed = ARRAY(
+	// One pass computes what changes and so the outcome; the plan table is
+	// written once instead of rewritten per column.
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+		SELECT v.*, c.changed, CASE
+				WHEN v.errors IS NOT NULL THEN 'INVALID'
+				WHEN v.record_id IS NULL THEN 'CREATE'
+				WHEN v.credential_state = 'RESET' THEN 'SKIPPED'
+				WHEN v.preview_version IS NOT NULL AND v.preview_version <> v.record_version THEN 'CONFLICT'
+				WHEN cardinality(c.changed) = 0 THEN 'UNCHANGED'
+				ELSE 'UPDATE' END AS outcome
+		FROM import_values v, LATERAL (SELECT CASE WHEN v.record_id IS NULL OR v.errors IS NOT NULL THEN '{}'::text[] ELSE ARRAY(
 			SELECT key FROM (
-				SELECT COALESCE(n.key, o.key) AS key FROM jsonb_each(new_fields) n FULL JOIN jsonb_each(old_fields) o ON o.key = n.key
+				SELECT COALESCE(n.key, o.key) AS key FROM jsonb_each(v.new_fields) n FULL JOIN jsonb_each(v.old_fields) o ON o.key = n.key
 				WHERE n.value IS DISTINCT FROM o.value
-				UNION ALL SELECT 'card_id' WHERE new_card_id <> old_card_id
-				UNION ALL SELECT 'unique_identifier' WHERE new_uid <> old_uid
-				UNION ALL SELECT 'barcode_value' WHERE new_barcode_value <> old_barcode_value
-				UNION ALL SELECT 'recipient_email' WHERE new_recipient_email <> old_recipient_email
-				UNION ALL SELECT 'valid_from' WHERE new_valid_from IS DISTINCT FROM old_valid_from
-				UNION ALL SELECT 'expires_at' WHERE new_expires_at IS DISTINCT FROM old_expires_at
-				UNION ALL SELECT 'status' WHERE new_status <> old_status
-				UNION ALL SELECT 'photo' WHERE photo_changed
-			) c ORDER BY key)
-		WHERE outcome IN ('UPDATE', 'CONFLICT')`); err != nil {
-		return fmt.Errorf("imports: list changed fields: %w", err)
+				UNION ALL SELECT 'card_id' WHERE v.new_card_id <> v.old_card_id
+				UNION ALL SELECT 'unique_identifier' WHERE v.new_uid <> v.old_uid
+				UNION ALL SELECT 'barcode_value' WHERE v.new_barcode_value <> v.old_barcode_value
+				UNION ALL SELECT 'recipient_email' WHERE v.new_recipient_email <> v.old_recipient_email
+				UNION ALL SELECT 'valid_from' WHERE v.new_valid_from IS DISTINCT FROM v.old_valid_from
+				UNION ALL SELECT 'expires_at' WHERE v.new_expires_at IS DISTINCT FROM v.old_expires_at
+				UNION ALL SELECT 'status' WHERE v.new_status <> v.old_status
+				UNION ALL SELECT 'photo' WHERE v.photo_changed
+			) c ORDER BY key) END AS changed) c;
+		DROP TABLE import_values;
+		CREATE INDEX ON import_plan (record_id);
+		ANALYZE import_plan`); err != nil {
+		return fmt.Errorf("imports: decide outcomes: %w", err)
 	}
 
 	missing := "NULL::text"
@@ -345,6 +361,13 @@ func countPlan(ctx context.Context, tx pgx.Tx) (Counts, error) {
 
 // saveRows replaces the import's rows of kind with the plan's outcomes.
 func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
+	// After an apply, rows name the record as it now is: created records
+	// and new versions. A preview names the versions it saw.
+	recordID, version := "record_id", "record_version"
+	if kind == "RESULT" {
+		recordID = "CASE WHEN outcome = 'CREATE' THEN create_id ELSE record_id END"
+		version = "CASE outcome WHEN 'CREATE' THEN 1 WHEN 'UPDATE' THEN record_version + 1 ELSE record_version END"
+	}
 	if _, err := tx.Exec(ctx, `DELETE FROM import_rows WHERE import_id = $1 AND kind = $2`, p.imp.ID, kind); err != nil {
 		return fmt.Errorf("imports: clear %s rows: %w", kind, err)
 	}
@@ -353,7 +376,7 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 		key = "COALESCE(uid, card_id, '')"
 	}
 	q := fmt.Sprintf(`INSERT INTO import_rows (import_id, kind, seq, line, outcome, key, record_id, record_version, changed, diff, errors, card_id_read)
-		SELECT $1::uuid, $2::text, line, line, outcome, %s, record_id, record_version, changed,
+		SELECT $1::uuid, $2::text, line, line, outcome, %s, %s, %s, changed,
 			CASE WHEN outcome IN ('UPDATE', 'CONFLICT') THEN (
 				SELECT jsonb_agg(jsonb_build_object('field', c, 'old', CASE c
 						WHEN 'card_id' THEN to_jsonb(old_card_id) WHEN 'unique_identifier' THEN to_jsonb(old_uid)
@@ -370,7 +393,7 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 		FROM import_plan
 		UNION ALL
 		SELECT $1::uuid, $2::text, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
-		FROM import_missing`, key)
+		FROM import_missing`, key, recordID, version)
 	if _, err := tx.Exec(ctx, q, p.imp.ID, kind); err != nil {
 		return fmt.Errorf("imports: save %s rows: %w", kind, err)
 	}
@@ -412,10 +435,6 @@ func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, st.sql, args...); err != nil {
 			return fmt.Errorf("imports: %s: %w", st.what, err)
 		}
-	}
-	if _, err := tx.Exec(ctx, `UPDATE import_plan SET record_version = CASE WHEN outcome = 'CREATE' THEN 1 ELSE record_version + 1 END,
-			record_id = COALESCE(record_id, create_id) WHERE outcome IN ('UPDATE', 'CREATE')`); err != nil {
-		return fmt.Errorf("imports: note versions: %w", err)
 	}
 	return nil
 }

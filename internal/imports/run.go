@@ -114,7 +114,12 @@ func (s *Service) Preview(ctx context.Context, id uuid.UUID) (*PreviewResult, er
 			return err
 		}
 		c, _ := json.Marshal(counts)
-		_, err := tx.Exec(ctx, `UPDATE imports SET preview_counts = $2, previewed_at = now() WHERE id = $1`, id, string(c))
+		if _, err := tx.Exec(ctx, `UPDATE imports SET preview_counts = $2, previewed_at = now() WHERE id = $1`, id, string(c)); err != nil {
+			return fmt.Errorf("imports: record preview: %w", err)
+		}
+		// The run joins these rows to find edits made since; fresh
+		// statistics keep that join a hash join.
+		_, err := tx.Exec(ctx, `ANALYZE import_rows`)
 		return err
 	})
 	if err != nil {

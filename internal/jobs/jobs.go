@@ -92,7 +92,8 @@ func (w *pruneSessionsWorker) Work(ctx context.Context, _ *river.Job[PruneSessio
 		return fmt.Errorf("jobs: prune refresh tokens: %w", err)
 	}
 	if w.importRetention > 0 {
-		if _, err := w.db.Pool.Exec(ctx, `DELETE FROM imports WHERE outcome <> 'RUNNING' AND COALESCE(finished_at, created_at) < now() - $1::interval`,
+		if _, err := w.db.Pool.Exec(ctx, `WITH gone AS (DELETE FROM imports WHERE outcome <> 'RUNNING' AND COALESCE(finished_at, created_at) < now() - $1::interval RETURNING id)
+			DELETE FROM import_rows WHERE import_id IN (SELECT id FROM gone)`,
 			w.importRetention.String()); err != nil {
 			return fmt.Errorf("jobs: prune imports: %w", err)
 		}
