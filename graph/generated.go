@@ -2671,7 +2671,7 @@ type ImportRow {
   recordId: ID
   "Fields and attributes that change."
   changedFields: [String!]!
-  "Old and new values of the changes."
+  "Old and new values of the changes, kept for the first five rows of each outcome (the preview's samples); changedFields is kept for every row."
   changes: [FieldChange!]!
   "Why the row is invalid."
   errors: [RowError!]!

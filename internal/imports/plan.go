@@ -377,7 +377,9 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 	}
 	q := fmt.Sprintf(`INSERT INTO import_rows (import_id, kind, seq, line, outcome, key, record_id, record_version, changed, diff, errors, card_id_read)
 		SELECT $1::uuid, $2::text, line, line, outcome, %s, %s, %s, changed,
-			CASE WHEN outcome IN ('UPDATE', 'CONFLICT') THEN (
+			-- Old and new values are kept for the rows the preview shows as
+			-- samples; the changed field names are kept for every row.
+			CASE WHEN outcome IN ('UPDATE', 'CONFLICT') AND sample <= 5 THEN (
 				SELECT jsonb_agg(jsonb_build_object('field', c, 'old', CASE c
 						WHEN 'card_id' THEN to_jsonb(old_card_id) WHEN 'unique_identifier' THEN to_jsonb(old_uid)
 						WHEN 'barcode_value' THEN to_jsonb(old_barcode_value) WHEN 'recipient_email' THEN to_jsonb(old_recipient_email)
@@ -390,7 +392,7 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 						WHEN 'status' THEN to_jsonb(new_status) ELSE new_fields -> c END)) FROM unnest(changed) c)
 			END,
 			errors, COALESCE(card_id_read, '')
-		FROM import_plan
+		FROM (SELECT *, row_number() OVER (PARTITION BY outcome ORDER BY line) AS sample FROM import_plan) import_plan
 		UNION ALL
 		SELECT $1::uuid, $2::text, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
 		FROM import_missing`, key, recordID, version)
