@@ -2603,7 +2603,7 @@ type Import {
   errorCode: String
   "Why it failed or was refused."
   error: String
-  "Seconds spent in each phase."
+  "Seconds spent in each phase, then in each statement of the run (\"step: …\", slowest first)."
   timings: [PhaseTiming!]!
   "When it was created."
   createdAt: Time!

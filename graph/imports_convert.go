@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/lintel/lintel/graph/model"
@@ -81,7 +83,15 @@ func timingList(m map[string]float64) []model.PhaseTiming {
 			out = append(out, model.PhaseTiming{Phase: ph, Seconds: v})
 		}
 	}
-	return out
+	// Then the statements within them ("step: …"), slowest first.
+	var steps []model.PhaseTiming
+	for k, v := range m {
+		if strings.HasPrefix(k, "step: ") {
+			steps = append(steps, model.PhaseTiming{Phase: k, Seconds: v})
+		}
+	}
+	sort.Slice(steps, func(i, j int) bool { return steps[i].Seconds > steps[j].Seconds })
+	return append(out, steps...)
 }
 
 // randomAccess gives a ZIP upload the random access archive/zip needs,

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -878,6 +879,20 @@ func printBenchReport(w io.Writer, r *benchReport) {
 			}
 		}
 		fmt.Fprintf(w, "server phases (%s import): %s\n", label, strings.Join(parts, ", "))
+		var steps []string
+		for k := range t {
+			if strings.HasPrefix(k, "step: ") {
+				steps = append(steps, k)
+			}
+		}
+		sort.Slice(steps, func(i, j int) bool { return t[steps[i]] > t[steps[j]] })
+		parts = parts[:0]
+		for _, k := range steps {
+			parts = append(parts, fmt.Sprintf("%s %.3fs", strings.TrimPrefix(k, "step: "), t[k]))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "  statements of the run (%s import): %s\n", label, strings.Join(parts, ", "))
+		}
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)

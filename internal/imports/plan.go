@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,10 +24,24 @@ type planner struct {
 	attrKeys  []string       // mapped attributes that updates may change
 	colOf     map[string]int // mapped target → 1-based column
 	required  []string
+	// steps times each statement, so an import's history shows where its
+	// time went.
+	steps map[string]float64
+}
+
+// exec runs one planning or apply statement and times it under what.
+func (p *planner) exec(ctx context.Context, tx pgx.Tx, what, sql string, args ...any) error {
+	start := time.Now()
+	_, err := tx.Exec(ctx, sql, args...)
+	p.steps[what] += time.Since(start).Seconds()
+	if err != nil {
+		return fmt.Errorf("imports: %s: %w", what, err)
+	}
+	return nil
 }
 
 func newPlanner(imp *Import, t *templates.Template) *planner {
-	p := &planner{imp: imp, tmpl: t, attrs: map[string]int{}, colOf: map[string]int{}}
+	p := &planner{imp: imp, tmpl: t, attrs: map[string]int{}, colOf: map[string]int{}, steps: map[string]float64{}}
 	allowed := func(name string) bool {
 		return imp.Options.UpdateFields == nil || slices.Contains(imp.Options.UpdateFields, name)
 	}
@@ -157,8 +172,8 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 	// Per-row lateral subqueries inflate cost estimates past the JIT
 	// thresholds, and compiling costs more than it saves here; the hash
 	// joins over 100k-row tables spill to disk with the default work_mem.
-	if _, err := tx.Exec(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`); err != nil {
-		return fmt.Errorf("imports: tune transaction: %w", err)
+	if err := p.exec(ctx, tx, "tune transaction", `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`); err != nil {
+		return err
 	}
 	var hasPhotos bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM import_photos WHERE import_id = $1)`, p.imp.ID).Scan(&hasPhotos); err != nil {
@@ -178,7 +193,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 				'column', %d, 'field', '%s', 'reason', format('duplicate %s %%s inside the file (first on line %%s)', %s, d.first)))
 			FROM (SELECT line, min(line) OVER (PARTITION BY %s) AS first FROM import_stage WHERE %s IS NOT NULL) d
 			WHERE d.line = s.line AND d.first <> s.line`, p.colOf[d.attr], d.attr, d.what, d.show, d.expr, d.expr)
-		if _, err := tx.Exec(ctx, q); err != nil {
+		if err := p.exec(ctx, tx, "find duplicate keys", q); err != nil {
 			return fmt.Errorf("imports: find duplicate %s: %w", d.what, err)
 		}
 	}
@@ -237,10 +252,10 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
 		newStatus, photoColumns, p.matchCondition(), photoJoins, previewJoin)
 	if _, err := tx.Exec(ctx, q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
-		return fmt.Errorf("imports: plan rows: %w", err)
+		return err
 	}
-	if _, err := tx.Exec(ctx, `ANALYZE import_values`); err != nil {
-		return fmt.Errorf("imports: analyze plan values: %w", err)
+	if err := p.exec(ctx, tx, "analyze plan values", `ANALYZE import_values`); err != nil {
+		return err
 	}
 
 	// The other key must not belong to a different record.
@@ -253,27 +268,27 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 				'column', %d, 'field', '%s', 'reason', format('%s %%s is already used by the record with card ID %%s', p.%s, o.card_id)))
 			FROM card_records o WHERE o.template_id = $1 AND %s AND o.id IS DISTINCT FROM p.record_id AND p.errors IS NULL`,
 			col, otherAttr, what, stageColumn[otherAttr], otherCond)
-		if _, err := tx.Exec(ctx, q, p.tmpl.ID); err != nil {
+		if err := p.exec(ctx, tx, "check the other key is free", q, p.tmpl.ID); err != nil {
 			return fmt.Errorf("imports: check %s taken: %w", what, err)
 		}
 	}
 	// New records need every required value; updates may not clear one.
-	if _, err := tx.Exec(ctx, `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k,
+	if err := p.exec(ctx, tx, "check required values", `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k,
 			'reason', CASE WHEN $1::jsonb ? k THEN 'missing required value' ELSE 'missing required value (the column is not mapped)' END)) FROM unnest(missing_required) k)
 		WHERE errors IS NULL AND record_id IS NULL AND cardinality(missing_required) > 0`, string(colmap)); err != nil {
-		return fmt.Errorf("imports: check required values: %w", err)
+		return err
 	}
 	if opts.Overwrite == OverwriteAll {
-		if _, err := tx.Exec(ctx, `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k, 'reason', 'missing required value'))
+		if err := p.exec(ctx, tx, "check cleared values", `UPDATE import_values SET errors = (SELECT jsonb_agg(jsonb_build_object('column', ($1::jsonb ->> k)::int, 'field', k, 'reason', 'missing required value'))
 				FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))
 			WHERE errors IS NULL AND record_id IS NOT NULL AND credential_state <> 'RESET'
 				AND EXISTS (SELECT 1 FROM unnest(cleared) k WHERE k = ANY(update_keys) AND k = ANY($2::text[]))`, string(colmap), p.required); err != nil {
-			return fmt.Errorf("imports: check cleared values: %w", err)
+			return err
 		}
 	}
 	// One pass computes what changes and so the outcome; the plan table is
 	// written once instead of rewritten per column.
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE import_plan ON COMMIT DROP AS
+	if err := p.exec(ctx, tx, "decide outcomes", `CREATE TEMP TABLE import_plan ON COMMIT DROP AS
 		SELECT v.*, c.changed, CASE
 				WHEN v.errors IS NOT NULL THEN 'INVALID'
 				WHEN v.record_id IS NULL THEN 'CREATE'
@@ -297,7 +312,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		DROP TABLE import_values;
 		CREATE INDEX ON import_plan (record_id);
 		ANALYZE import_plan`); err != nil {
-		return fmt.Errorf("imports: decide outcomes: %w", err)
+		return err
 	}
 
 	missing := "NULL::text"
@@ -316,8 +331,8 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			WHERE r.template_id = $1 AND r.credential_state <> 'RESET' AND $2::boolean
 				AND NOT EXISTS (SELECT 1 FROM import_plan p WHERE p.record_id = r.id)
 		) m WHERE outcome IS NOT NULL`, missing)
-	if _, err := tx.Exec(ctx, q, p.tmpl.ID, opts.Mode == Sync && opts.MissingAction != Keep); err != nil {
-		return fmt.Errorf("imports: find records missing from the file: %w", err)
+	if err := p.exec(ctx, tx, "find records missing from the file", q, p.tmpl.ID, opts.Mode == Sync && opts.MissingAction != Keep); err != nil {
+		return err
 	}
 	return nil
 }
@@ -396,8 +411,8 @@ func (p *planner) saveRows(ctx context.Context, tx pgx.Tx, kind string) error {
 		UNION ALL
 		SELECT $1::uuid, $2::text, 1000000000 + row_number() OVER (ORDER BY card_id), 0, outcome, card_id, id, version, '{}', NULL, NULL, ''
 		FROM import_missing`, key, recordID, version)
-	if _, err := tx.Exec(ctx, q, p.imp.ID, kind); err != nil {
-		return fmt.Errorf("imports: save %s rows: %w", kind, err)
+	if err := p.exec(ctx, tx, "save "+strings.ToLower(kind)+" rows", q, p.imp.ID, kind); err != nil {
+		return err
 	}
 	return nil
 }
@@ -434,8 +449,8 @@ func (p *planner) apply(ctx context.Context, tx pgx.Tx) error {
 		if strings.Contains(st.sql, "$1") {
 			args = append(args, p.imp.OrgID, p.tmpl.ID)
 		}
-		if _, err := tx.Exec(ctx, st.sql, args...); err != nil {
-			return fmt.Errorf("imports: %s: %w", st.what, err)
+		if err := p.exec(ctx, tx, st.what, st.sql, args...); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -396,6 +396,9 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 			return errCancelled
 		}
 		timings["notifying"] = time.Since(start).Seconds()
+		for step, secs := range pl.steps {
+			timings["step: "+step] = secs
+		}
 		c, _ := json.Marshal(counts)
 		tm, _ := json.Marshal(timings)
 		if _, err := tx.Exec(ctx, `UPDATE imports SET outcome = 'SUCCEEDED', phase = 'DONE', processed = $2, counts = $3, timings = timings || $4::jsonb,
