@@ -251,10 +251,11 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		previewVersion, p.newValue(AttrCardID), p.newValue(AttrUniqueIdentifier), p.uidChanges(), fieldsNew,
 		p.newValue(AttrBarcodeValue), p.newValue(AttrRecipientEmail), p.newValue(AttrValidFrom), p.newValue(AttrExpiresAt),
 		newStatus, photoColumns, p.matchCondition(), photoJoins, previewJoin)
-	if _, err := tx.Exec(ctx, q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
+	if err := p.exec(ctx, tx, "compute new values", q, p.tmpl.ID, p.imp.ID, p.fieldKeys, string(colmap), opts.DefaultValidFrom, opts.DefaultExpiresAt, validity); err != nil {
 		return err
 	}
-	if err := p.exec(ctx, tx, "analyze plan values", `ANALYZE import_values`); err != nil {
+	// Statistics of the columns the following joins use are enough.
+	if err := p.exec(ctx, tx, "analyze plan values", `ANALYZE import_values (record_id, uid_key, card_id)`); err != nil {
 		return err
 	}
 
@@ -296,7 +297,14 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 				WHEN v.preview_version IS NOT NULL AND v.preview_version <> v.record_version THEN 'CONFLICT'
 				WHEN cardinality(c.changed) = 0 THEN 'UNCHANGED'
 				ELSE 'UPDATE' END AS outcome
-		FROM import_values v, LATERAL (SELECT CASE WHEN v.record_id IS NULL OR v.errors IS NOT NULL THEN '{}'::text[] ELSE ARRAY(
+		FROM import_values v, LATERAL (SELECT CASE
+			WHEN v.record_id IS NULL OR v.errors IS NOT NULL THEN '{}'::text[]
+			-- Cheap equality first: most matched rows of a re-import are unchanged.
+			WHEN v.new_fields = v.old_fields AND v.new_card_id = v.old_card_id AND v.new_uid = v.old_uid
+				AND v.new_barcode_value = v.old_barcode_value AND v.new_recipient_email = v.old_recipient_email
+				AND v.new_valid_from IS NOT DISTINCT FROM v.old_valid_from AND v.new_expires_at IS NOT DISTINCT FROM v.old_expires_at
+				AND v.new_status = v.old_status AND NOT v.photo_changed THEN '{}'::text[]
+			ELSE ARRAY(
 			SELECT key FROM (
 				SELECT COALESCE(n.key, o.key) AS key FROM jsonb_each(v.new_fields) n FULL JOIN jsonb_each(v.old_fields) o ON o.key = n.key
 				WHERE n.value IS DISTINCT FROM o.value
@@ -311,7 +319,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			) c ORDER BY key) END AS changed) c;
 		DROP TABLE import_values;
 		CREATE INDEX ON import_plan (record_id);
-		ANALYZE import_plan`); err != nil {
+		ANALYZE import_plan (record_id, outcome)`); err != nil {
 		return err
 	}
 
