@@ -16,9 +16,11 @@ import (
 	"github.com/99designs/gqlgen/graphql/introspection"
 	"github.com/google/uuid"
 	"github.com/lintel/lintel/graph/model"
+	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
@@ -36,8 +38,10 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AuditEvent() AuditEventResolver
 	CardRecord() CardRecordResolver
 	CardRecordConnection() CardRecordConnectionResolver
+	Export() ExportResolver
 	Import() ImportResolver
 	ImportPreview() ImportPreviewResolver
 	ImportRow() ImportRowResolver
@@ -53,6 +57,36 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AuditChange struct {
+		Field func(childComplexity int) int
+		New   func(childComplexity int) int
+		Old   func(childComplexity int) int
+	}
+
+	AuditEvent struct {
+		Action     func(childComplexity int) int
+		ActorID    func(childComplexity int) int
+		ActorKind  func(childComplexity int) int
+		ActorLabel func(childComplexity int) int
+		At         func(childComplexity int) int
+		Changes    func(childComplexity int) int
+		Details    func(childComplexity int) int
+		ID         func(childComplexity int) int
+		RequestID  func(childComplexity int) int
+		TargetID   func(childComplexity int) int
+		TargetKind func(childComplexity int) int
+	}
+
+	AuditEventConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	AuditEventEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	AuthPayload struct {
 		AccessToken           func(childComplexity int) int
 		AccessTokenExpiresAt  func(childComplexity int) int
@@ -113,6 +147,78 @@ type ComplexityRoot struct {
 		Confidence func(childComplexity int) int
 		Field      func(childComplexity int) int
 		Header     func(childComplexity int) int
+	}
+
+	Export struct {
+		AuditFilter          func(childComplexity int) int
+		Columns              func(childComplexity int) int
+		CreatedAt            func(childComplexity int) int
+		CreatedBy            func(childComplexity int) int
+		DownloadURL          func(childComplexity int) int
+		DownloadURLExpiresAt func(childComplexity int) int
+		Error                func(childComplexity int) int
+		ErrorCode            func(childComplexity int) int
+		FileExpiresAt        func(childComplexity int) int
+		FileName             func(childComplexity int) int
+		FinishedAt           func(childComplexity int) int
+		ID                   func(childComplexity int) int
+		Kind                 func(childComplexity int) int
+		Options              func(childComplexity int) int
+		Processed            func(childComplexity int) int
+		RecordFilter         func(childComplexity int) int
+		RowCount             func(childComplexity int) int
+		SHA256               func(childComplexity int) int
+		Size                 func(childComplexity int) int
+		StartedAt            func(childComplexity int) int
+		Status               func(childComplexity int) int
+		Template             func(childComplexity int) int
+		Total                func(childComplexity int) int
+	}
+
+	ExportAuditFilter struct {
+		Action func(childComplexity int) int
+		Actor  func(childComplexity int) int
+		From   func(childComplexity int) int
+		Target func(childComplexity int) int
+		To     func(childComplexity int) int
+	}
+
+	ExportColumn struct {
+		Header func(childComplexity int) int
+		Key    func(childComplexity int) int
+	}
+
+	ExportConnection struct {
+		Edges    func(childComplexity int) int
+		PageInfo func(childComplexity int) int
+	}
+
+	ExportEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
+	ExportOptions struct {
+		BOM func(childComplexity int) int
+	}
+
+	ExportProgress struct {
+		Error     func(childComplexity int) int
+		ExportID  func(childComplexity int) int
+		Processed func(childComplexity int) int
+		RowCount  func(childComplexity int) int
+		Size      func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Total     func(childComplexity int) int
+	}
+
+	ExportRecordFilter struct {
+		CredentialState func(childComplexity int) int
+		ExpiresBefore   func(childComplexity int) int
+		Search          func(childComplexity int) int
+		Status          func(childComplexity int) int
+		UpdatedSince    func(childComplexity int) int
+		ValidAt         func(childComplexity int) int
 	}
 
 	FieldChange struct {
@@ -250,6 +356,8 @@ type ComplexityRoot struct {
 		RefreshToken       func(childComplexity int, refreshToken string) int
 		RestoreRecord      func(childComplexity int, id string) int
 		ResumeRecord       func(childComplexity int, id string) int
+		StartAuditExport   func(childComplexity int, filter *model.AuditEventFilter, options *model.ExportOptionsInput) int
+		StartExport        func(childComplexity int, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) int
 		StartImport        func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
 		SuspendRecord      func(childComplexity int, id string) int
 		UnlockFields       func(childComplexity int, id string, fields []string) int
@@ -290,7 +398,11 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		AuditEvents   func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
 		ExampleCSV    func(childComplexity int, templateID string) int
+		Export        func(childComplexity int, id string) int
+		ExportColumns func(childComplexity int, templateID string) int
+		Exports       func(childComplexity int, templateID *string, kind *exports.Kind, first *int, after *string) int
 		Import        func(childComplexity int, id string) int
 		Imports       func(childComplexity int, templateID *string, first *int, after *string) int
 		Me            func(childComplexity int) int
@@ -314,6 +426,7 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
+		ExportProgress func(childComplexity int, id string) int
 		ImportProgress func(childComplexity int, id string) int
 		RecordChanged  func(childComplexity int, templateID string) int
 	}
@@ -335,6 +448,12 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AuditEventResolver interface {
+	ID(ctx context.Context, obj *auditlog.Event) (string, error)
+
+	Details(ctx context.Context, obj *auditlog.Event) (string, error)
+	Changes(ctx context.Context, obj *auditlog.Event) ([]auditlog.Change, error)
+}
 type CardRecordResolver interface {
 	Template(ctx context.Context, obj *records.Record) (*templates.Template, error)
 
@@ -345,6 +464,9 @@ type CardRecordResolver interface {
 }
 type CardRecordConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error)
+}
+type ExportResolver interface {
+	Template(ctx context.Context, obj *exports.Export) (*templates.Template, error)
 }
 type ImportResolver interface {
 	Template(ctx context.Context, obj *imports.Import) (*templates.Template, error)
@@ -387,6 +509,8 @@ type MutationResolver interface {
 	UploadImportPhotos(ctx context.Context, importID string, zip graphql.Upload) (*imports.Import, error)
 	StartImport(ctx context.Context, id string, confirm *model.ImportConfirmInput) (*imports.Import, error)
 	CancelImport(ctx context.Context, id string) (*imports.Import, error)
+	StartExport(ctx context.Context, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) (*exports.Export, error)
+	StartAuditExport(ctx context.Context, filter *model.AuditEventFilter, options *model.ExportOptionsInput) (*exports.Export, error)
 }
 type OperatorResolver interface {
 	Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error)
@@ -401,6 +525,10 @@ type QueryResolver interface {
 	Imports(ctx context.Context, templateID *string, first *int, after *string) (*model.ImportConnection, error)
 	Import(ctx context.Context, id string) (*imports.Import, error)
 	PreviewImport(ctx context.Context, id string, invalidFirst *int, invalidAfter *string) (*model.ImportPreview, error)
+	ExportColumns(ctx context.Context, templateID string) ([]exports.Column, error)
+	Exports(ctx context.Context, templateID *string, kind *exports.Kind, first *int, after *string) (*model.ExportConnection, error)
+	Export(ctx context.Context, id string) (*exports.Export, error)
+	AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.AuditEventConnection, error)
 }
 type RecordChangeResolver interface {
 	Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error)
@@ -408,6 +536,7 @@ type RecordChangeResolver interface {
 type SubscriptionResolver interface {
 	RecordChanged(ctx context.Context, templateID string) (<-chan *model.RecordChange, error)
 	ImportProgress(ctx context.Context, id string) (<-chan *imports.Progress, error)
+	ExportProgress(ctx context.Context, id string) (<-chan *exports.Progress, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -427,6 +556,118 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AuditChange.field":
+		if e.ComplexityRoot.AuditChange.Field == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChange.Field(childComplexity), true
+	case "AuditChange.new":
+		if e.ComplexityRoot.AuditChange.New == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChange.New(childComplexity), true
+	case "AuditChange.old":
+		if e.ComplexityRoot.AuditChange.Old == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditChange.Old(childComplexity), true
+
+	case "AuditEvent.action":
+		if e.ComplexityRoot.AuditEvent.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Action(childComplexity), true
+	case "AuditEvent.actorId":
+		if e.ComplexityRoot.AuditEvent.ActorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorID(childComplexity), true
+	case "AuditEvent.actorKind":
+		if e.ComplexityRoot.AuditEvent.ActorKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorKind(childComplexity), true
+	case "AuditEvent.actor":
+		if e.ComplexityRoot.AuditEvent.ActorLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ActorLabel(childComplexity), true
+	case "AuditEvent.at":
+		if e.ComplexityRoot.AuditEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.At(childComplexity), true
+	case "AuditEvent.changes":
+		if e.ComplexityRoot.AuditEvent.Changes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Changes(childComplexity), true
+	case "AuditEvent.details":
+		if e.ComplexityRoot.AuditEvent.Details == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.Details(childComplexity), true
+	case "AuditEvent.id":
+		if e.ComplexityRoot.AuditEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.ID(childComplexity), true
+	case "AuditEvent.requestId":
+		if e.ComplexityRoot.AuditEvent.RequestID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.RequestID(childComplexity), true
+	case "AuditEvent.targetId":
+		if e.ComplexityRoot.AuditEvent.TargetID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TargetID(childComplexity), true
+	case "AuditEvent.targetKind":
+		if e.ComplexityRoot.AuditEvent.TargetKind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEvent.TargetKind(childComplexity), true
+
+	case "AuditEventConnection.edges":
+		if e.ComplexityRoot.AuditEventConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.Edges(childComplexity), true
+	case "AuditEventConnection.pageInfo":
+		if e.ComplexityRoot.AuditEventConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventConnection.PageInfo(childComplexity), true
+
+	case "AuditEventEdge.cursor":
+		if e.ComplexityRoot.AuditEventEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Cursor(childComplexity), true
+	case "AuditEventEdge.node":
+		if e.ComplexityRoot.AuditEventEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AuditEventEdge.Node(childComplexity), true
 
 	case "AuthPayload.accessToken":
 		if e.ComplexityRoot.AuthPayload.AccessToken == nil {
@@ -702,6 +943,302 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ColumnMapping.Header(childComplexity), true
+
+	case "Export.auditFilter":
+		if e.ComplexityRoot.Export.AuditFilter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.AuditFilter(childComplexity), true
+	case "Export.columns":
+		if e.ComplexityRoot.Export.Columns == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Columns(childComplexity), true
+	case "Export.createdAt":
+		if e.ComplexityRoot.Export.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.CreatedAt(childComplexity), true
+	case "Export.createdBy":
+		if e.ComplexityRoot.Export.CreatedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.CreatedBy(childComplexity), true
+	case "Export.downloadUrl":
+		if e.ComplexityRoot.Export.DownloadURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.DownloadURL(childComplexity), true
+	case "Export.downloadUrlExpiresAt":
+		if e.ComplexityRoot.Export.DownloadURLExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.DownloadURLExpiresAt(childComplexity), true
+	case "Export.error":
+		if e.ComplexityRoot.Export.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Error(childComplexity), true
+	case "Export.errorCode":
+		if e.ComplexityRoot.Export.ErrorCode == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.ErrorCode(childComplexity), true
+	case "Export.fileExpiresAt":
+		if e.ComplexityRoot.Export.FileExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.FileExpiresAt(childComplexity), true
+	case "Export.fileName":
+		if e.ComplexityRoot.Export.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.FileName(childComplexity), true
+	case "Export.finishedAt":
+		if e.ComplexityRoot.Export.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.FinishedAt(childComplexity), true
+	case "Export.id":
+		if e.ComplexityRoot.Export.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.ID(childComplexity), true
+	case "Export.kind":
+		if e.ComplexityRoot.Export.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Kind(childComplexity), true
+	case "Export.options":
+		if e.ComplexityRoot.Export.Options == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Options(childComplexity), true
+	case "Export.processed":
+		if e.ComplexityRoot.Export.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Processed(childComplexity), true
+	case "Export.recordFilter":
+		if e.ComplexityRoot.Export.RecordFilter == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.RecordFilter(childComplexity), true
+	case "Export.rowCount":
+		if e.ComplexityRoot.Export.RowCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.RowCount(childComplexity), true
+	case "Export.sha256":
+		if e.ComplexityRoot.Export.SHA256 == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.SHA256(childComplexity), true
+	case "Export.size":
+		if e.ComplexityRoot.Export.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Size(childComplexity), true
+	case "Export.startedAt":
+		if e.ComplexityRoot.Export.StartedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.StartedAt(childComplexity), true
+	case "Export.status":
+		if e.ComplexityRoot.Export.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Status(childComplexity), true
+	case "Export.template":
+		if e.ComplexityRoot.Export.Template == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Template(childComplexity), true
+	case "Export.total":
+		if e.ComplexityRoot.Export.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Export.Total(childComplexity), true
+
+	case "ExportAuditFilter.action":
+		if e.ComplexityRoot.ExportAuditFilter.Action == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditFilter.Action(childComplexity), true
+	case "ExportAuditFilter.actor":
+		if e.ComplexityRoot.ExportAuditFilter.Actor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditFilter.Actor(childComplexity), true
+	case "ExportAuditFilter.from":
+		if e.ComplexityRoot.ExportAuditFilter.From == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditFilter.From(childComplexity), true
+	case "ExportAuditFilter.target":
+		if e.ComplexityRoot.ExportAuditFilter.Target == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditFilter.Target(childComplexity), true
+	case "ExportAuditFilter.to":
+		if e.ComplexityRoot.ExportAuditFilter.To == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportAuditFilter.To(childComplexity), true
+
+	case "ExportColumn.header":
+		if e.ComplexityRoot.ExportColumn.Header == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportColumn.Header(childComplexity), true
+	case "ExportColumn.key":
+		if e.ComplexityRoot.ExportColumn.Key == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportColumn.Key(childComplexity), true
+
+	case "ExportConnection.edges":
+		if e.ComplexityRoot.ExportConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportConnection.Edges(childComplexity), true
+	case "ExportConnection.pageInfo":
+		if e.ComplexityRoot.ExportConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportConnection.PageInfo(childComplexity), true
+
+	case "ExportEdge.cursor":
+		if e.ComplexityRoot.ExportEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportEdge.Cursor(childComplexity), true
+	case "ExportEdge.node":
+		if e.ComplexityRoot.ExportEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportEdge.Node(childComplexity), true
+
+	case "ExportOptions.bom":
+		if e.ComplexityRoot.ExportOptions.BOM == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportOptions.BOM(childComplexity), true
+
+	case "ExportProgress.error":
+		if e.ComplexityRoot.ExportProgress.Error == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.Error(childComplexity), true
+	case "ExportProgress.exportId":
+		if e.ComplexityRoot.ExportProgress.ExportID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.ExportID(childComplexity), true
+	case "ExportProgress.processed":
+		if e.ComplexityRoot.ExportProgress.Processed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.Processed(childComplexity), true
+	case "ExportProgress.rowCount":
+		if e.ComplexityRoot.ExportProgress.RowCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.RowCount(childComplexity), true
+	case "ExportProgress.size":
+		if e.ComplexityRoot.ExportProgress.Size == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.Size(childComplexity), true
+	case "ExportProgress.status":
+		if e.ComplexityRoot.ExportProgress.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.Status(childComplexity), true
+	case "ExportProgress.total":
+		if e.ComplexityRoot.ExportProgress.Total == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportProgress.Total(childComplexity), true
+
+	case "ExportRecordFilter.credentialState":
+		if e.ComplexityRoot.ExportRecordFilter.CredentialState == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.CredentialState(childComplexity), true
+	case "ExportRecordFilter.expiresBefore":
+		if e.ComplexityRoot.ExportRecordFilter.ExpiresBefore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.ExpiresBefore(childComplexity), true
+	case "ExportRecordFilter.search":
+		if e.ComplexityRoot.ExportRecordFilter.Search == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.Search(childComplexity), true
+	case "ExportRecordFilter.status":
+		if e.ComplexityRoot.ExportRecordFilter.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.Status(childComplexity), true
+	case "ExportRecordFilter.updatedSince":
+		if e.ComplexityRoot.ExportRecordFilter.UpdatedSince == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.UpdatedSince(childComplexity), true
+	case "ExportRecordFilter.validAt":
+		if e.ComplexityRoot.ExportRecordFilter.ValidAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExportRecordFilter.ValidAt(childComplexity), true
 
 	case "FieldChange.field":
 		if e.ComplexityRoot.FieldChange.Field == nil {
@@ -1351,6 +1888,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResumeRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.startAuditExport":
+		if e.ComplexityRoot.Mutation.StartAuditExport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startAuditExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartAuditExport(childComplexity, args["filter"].(*model.AuditEventFilter), args["options"].(*model.ExportOptionsInput)), true
+	case "Mutation.startExport":
+		if e.ComplexityRoot.Mutation.StartExport == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_startExport_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.StartExport(childComplexity, args["templateId"].(string), args["filter"].(*model.RecordFilter), args["columns"].([]string), args["options"].(*model.ExportOptionsInput)), true
 	case "Mutation.startImport":
 		if e.ComplexityRoot.Mutation.StartImport == nil {
 			break
@@ -1524,6 +2083,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PhotoProblem.Reason(childComplexity), true
 
+	case "Query.auditEvents":
+		if e.ComplexityRoot.Query.AuditEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_auditEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AuditEvents(childComplexity, args["filter"].(*model.AuditEventFilter), args["first"].(*int), args["after"].(*string)), true
 	case "Query.exampleCsv":
 		if e.ComplexityRoot.Query.ExampleCSV == nil {
 			break
@@ -1535,6 +2105,39 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ExampleCSV(childComplexity, args["templateId"].(string)), true
+	case "Query.export":
+		if e.ComplexityRoot.Query.Export == nil {
+			break
+		}
+
+		args, err := ec.field_Query_export_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Export(childComplexity, args["id"].(string)), true
+	case "Query.exportColumns":
+		if e.ComplexityRoot.Query.ExportColumns == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exportColumns_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ExportColumns(childComplexity, args["templateId"].(string)), true
+	case "Query.exports":
+		if e.ComplexityRoot.Query.Exports == nil {
+			break
+		}
+
+		args, err := ec.field_Query_exports_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Exports(childComplexity, args["templateId"].(*string), args["kind"].(*exports.Kind), args["first"].(*int), args["after"].(*string)), true
 	case "Query.import":
 		if e.ComplexityRoot.Query.Import == nil {
 			break
@@ -1653,6 +2256,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RowError.Reason(childComplexity), true
 
+	case "Subscription.exportProgress":
+		if e.ComplexityRoot.Subscription.ExportProgress == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_exportProgress_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.ExportProgress(childComplexity, args["id"].(string)), true
 	case "Subscription.importProgress":
 		if e.ComplexityRoot.Subscription.ImportProgress == nil {
 			break
@@ -1740,7 +2354,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
 			graphql.NewInputUnmarshaler("ColumnMappingInput", ec.unmarshalInputColumnMappingInput),
+			graphql.NewInputUnmarshaler("ExportOptionsInput", ec.unmarshalInputExportOptionsInput),
 			graphql.NewInputUnmarshaler("FieldValueInput", ec.unmarshalInputFieldValueInput),
 			graphql.NewInputUnmarshaler("ImportConfirmInput", ec.unmarshalInputImportConfirmInput),
 			graphql.NewInputUnmarshaler("ImportOptionsInput", ec.unmarshalInputImportOptionsInput),
@@ -2785,6 +3401,274 @@ extend type Subscription {
   "Progress of an import, at every phase change and at least once a second while rows are read, from whichever server runs it."
   importProgress("The import." id: ID!): ImportProgress! @hasRole(role: VIEWER)
 }
+
+# ---------------------------------------------------------------- exports and audit
+
+"What an export contains."
+enum ExportKind {
+  "A template's card records."
+  RECORDS
+  "The organisation's audit trail."
+  AUDIT
+}
+
+"Where an export stands."
+enum ExportStatus {
+  "Waiting for a worker."
+  QUEUED
+  "The file is being written."
+  RUNNING
+  "The file is ready to download."
+  SUCCEEDED
+  "No file was written (see error)."
+  FAILED
+  "The file was deleted after the retention period."
+  EXPIRED
+}
+
+"Who caused an audit event."
+enum AuditActorKind {
+  "An operator, through the API or the CLI."
+  OPERATOR
+  "A reader gateway."
+  GATEWAY
+  "Lintel itself: jobs, retention, first start."
+  SYSTEM
+}
+
+"How an export file is written."
+input ExportOptionsInput {
+  "Start the file with a UTF-8 byte-order mark, which Excel needs to show non-ASCII text (default false)."
+  bom: Boolean
+  "The download's file name (default: the template's name, or \"audit\", and the time)."
+  fileName: String
+}
+
+"How an export file is written."
+type ExportOptions {
+  "Whether the file starts with a UTF-8 byte-order mark."
+  bom: Boolean!
+}
+
+"One column of an export file."
+type ExportColumn {
+  "What the column is asked for by in startExport's columns: an attribute (card_id, unique_identifier, barcode_value, recipient_email, valid_from, expires_at, status, credential_state, created_at, updated_at) or a template field key."
+  key: String!
+  "The column's header in the file (the import maps it back by itself)."
+  header: String!
+}
+
+"The record filter an export was made with."
+type ExportRecordFilter {
+  "Only records in this status."
+  status: RecordStatus
+  "Only records in this credential state."
+  credentialState: CredentialState
+  "Substring searched for."
+  search: String
+  "Only records valid at this instant."
+  validAt: Time
+  "Only records expiring before this instant."
+  expiresBefore: Time
+  "Only records changed at or after this instant."
+  updatedSince: Time
+}
+
+"The audit trail filter an export was made with."
+type ExportAuditFilter {
+  "The actor's ID, e-mail or kind."
+  actor: String
+  "The action, or an action prefix ending in \".\" or \"*\"."
+  action: String
+  "The target's ID."
+  target: String
+  "Events at or after this instant."
+  from: Time
+  "Events before this instant."
+  to: Time
+}
+
+"A CSV export and, once written, its file."
+type Export {
+  "The export's ID."
+  id: ID!
+  "What it contains."
+  kind: ExportKind!
+  "The template exported; null for the audit trail."
+  template: CardTemplate
+  "Who asked for it."
+  createdBy: String!
+  "Where it stands."
+  status: ExportStatus!
+  "The file's columns, in order."
+  columns: [ExportColumn!]!
+  "The record filter (RECORDS)."
+  recordFilter: ExportRecordFilter
+  "The audit trail filter (AUDIT)."
+  auditFilter: ExportAuditFilter
+  "How the file is written."
+  options: ExportOptions!
+  "The download's file name."
+  fileName: String!
+  "Rows written so far."
+  processed: Int!
+  "Rows the export will have, once counted."
+  total: Int
+  "Data rows in the file (the header not counted), once written."
+  rowCount: Int
+  "The file's size in bytes, once written."
+  size: Int
+  "The file's SHA-256, hex, once written."
+  sha256: String
+  "A signed link to download the file (GET, no other credential needed), valid until downloadUrlExpiresAt; each read gives a fresh one. Null while there is no file, and for callers whose role is below that of the operator who asked for the export."
+  downloadUrl: String
+  "When downloadUrl stops working (configurable, 15 minutes by default)."
+  downloadUrlExpiresAt: Time
+  "When the file will be deleted; null means kept."
+  fileExpiresAt: Time
+  "Code of the error that stopped it."
+  errorCode: String
+  "Why it failed."
+  error: String
+  "When it was asked for."
+  createdAt: Time!
+  "When a worker started it."
+  startedAt: Time
+  "When it ended."
+  finishedAt: Time
+}
+
+"A page of exports, newest first."
+type ExportConnection {
+  "The exports with their cursors."
+  edges: [ExportEdge!]!
+  "Where this page stands."
+  pageInfo: PageInfo!
+}
+
+"An export and its position."
+type ExportEdge {
+  "Opaque position."
+  cursor: String!
+  "The export."
+  node: Export!
+}
+
+"A progress report of an export."
+type ExportProgress {
+  "The export."
+  exportId: ID!
+  "Where it stands."
+  status: ExportStatus!
+  "Rows written so far."
+  processed: Int!
+  "Rows in all, once counted."
+  total: Int
+  "Data rows in the file, once written."
+  rowCount: Int
+  "The file's size in bytes, once written."
+  size: Int
+  "Why it failed."
+  error: String
+}
+
+"Narrows the audit trail; absent criteria do not filter."
+input AuditEventFilter {
+  "An operator's or gateway's ID, an operator's e-mail (any case), or an actor kind (OPERATOR, GATEWAY, SYSTEM)."
+  actor: String
+  "An action such as record.update, or a prefix ending in \".\" or \"*\" (record. matches every record action)."
+  action: String
+  "The ID of the object acted on (record, template, import, export, operator)."
+  target: String
+  "Only events at or after this instant."
+  from: Time
+  "Only events before this instant."
+  to: Time
+}
+
+"One entry of the append-only audit trail: a change of state, written in the transaction of the change."
+type AuditEvent {
+  "The event's ID; later events have larger IDs."
+  id: ID!
+  "When it happened."
+  at: Time!
+  "Who caused it."
+  actorKind: AuditActorKind!
+  "The operator's or gateway's ID; null for SYSTEM."
+  actorId: ID
+  "The operator's e-mail, or \"system\"."
+  actor: String!
+  "What happened, e.g. record.update, import.apply, export.start."
+  action: String!
+  "The kind of object acted on (record, template, import, export, operator)."
+  targetKind: String!
+  "The ID of the object acted on."
+  targetId: String!
+  "The ID of the HTTP request that caused it (X-Request-ID), when there was one."
+  requestId: String!
+  "Everything the event records, as a JSON object: for record updates the changed fields with old and new values (secrets redacted); for imports and exports the file name, SHA-256, options and counts."
+  details: String!
+  "The old and new values the event records, by field (empty for events without changes)."
+  changes: [AuditChange!]!
+}
+
+"One changed value in an audit event."
+type AuditChange {
+  "The field or attribute, e.g. fields.first_name or status."
+  field: String!
+  "The value before (JSON for non-text values)."
+  old: String
+  "The value after (JSON for non-text values)."
+  new: String
+}
+
+"A page of audit events, newest first."
+type AuditEventConnection {
+  "The events with their cursors."
+  edges: [AuditEventEdge!]!
+  "Where this page stands."
+  pageInfo: PageInfo!
+}
+
+"An audit event and its position."
+type AuditEventEdge {
+  "Opaque position."
+  cursor: String!
+  "The event."
+  node: AuditEvent!
+}
+
+extend type Query {
+  "The columns of a template's export the caller may export, in file order: what startExport writes when columns are left out."
+  exportColumns("The template." templateId: ID!): [ExportColumn!]! @hasRole(role: VIEWER)
+  "Export history, newest first (audit trail exports are listed to ADMINs only)."
+  exports("Only this template's exports." templateId: ID, "Only exports of this kind." kind: ExportKind, "Page size (at most 200; default 20)." first: Int, "Cursor to start after." after: String): ExportConnection! @hasRole(role: VIEWER)
+  "One export, with a fresh download link when the caller may have one; null when it does not exist in the caller's organisation."
+  export("The export." id: ID!): Export @hasRole(role: VIEWER)
+  "The organisation's audit trail, newest first."
+  auditEvents("Narrows the trail." filter: AuditEventFilter, "Page size (at most 500; default 50)." first: Int, "Cursor to start after." after: String): AuditEventConnection! @hasRole(role: ADMIN)
+}
+
+extend type Mutation {
+  "Queues a CSV export of a template's records, written by a job (follow it with exportProgress, then download through export(id).downloadUrl). The file's headers and values are the ones the import reads: importing it back in SYNC mode changes nothing. Rows come in storage order (for imported records, the file's order). Cells that a spreadsheet would run as a formula (starting with = + - @ tab or CR) get a leading single quote, which the import removes. ADMINs export every column, OPERATORs every column but fields marked sensitive, VIEWERs only card ID, validity, status, credential state, times and fields not marked personal; security answers and photos are never exported. Naming a column the caller may not export is FORBIDDEN, naming every such column in extensions.fields."
+  startExport(
+    "The template whose records to export."
+    templateId: ID!
+    "Which records (as for records); absent exports them all."
+    filter: RecordFilter
+    "Column keys in file order (see exportColumns); absent means every column the caller may export."
+    columns: [String!]
+    "How the file is written."
+    options: ExportOptionsInput
+  ): Export! @hasRole(role: VIEWER)
+  "Queues a CSV export of the audit trail (columns: event ID, time, actor kind, actor ID, actor, action, target kind, target ID, request ID, details as JSON)."
+  startAuditExport("Which events; absent exports them all." filter: AuditEventFilter, "How the file is written." options: ExportOptionsInput): Export! @hasRole(role: ADMIN)
+}
+
+extend type Subscription {
+  "Progress of an export: its current state at once, then at every status change and at least twice a second while rows are written, from whichever server runs it."
+  exportProgress("The export." id: ID!): ExportProgress! @hasRole(role: VIEWER)
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -2792,6 +3676,66 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AuditChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "field":
+		return ec.fieldContext_AuditChange_field(ctx, field)
+	case "old":
+		return ec.fieldContext_AuditChange_old(ctx, field)
+	case "new":
+		return ec.fieldContext_AuditChange_new(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditChange", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AuditEvent_id(ctx, field)
+	case "at":
+		return ec.fieldContext_AuditEvent_at(ctx, field)
+	case "actorKind":
+		return ec.fieldContext_AuditEvent_actorKind(ctx, field)
+	case "actorId":
+		return ec.fieldContext_AuditEvent_actorId(ctx, field)
+	case "actor":
+		return ec.fieldContext_AuditEvent_actor(ctx, field)
+	case "action":
+		return ec.fieldContext_AuditEvent_action(ctx, field)
+	case "targetKind":
+		return ec.fieldContext_AuditEvent_targetKind(ctx, field)
+	case "targetId":
+		return ec.fieldContext_AuditEvent_targetId(ctx, field)
+	case "requestId":
+		return ec.fieldContext_AuditEvent_requestId(ctx, field)
+	case "details":
+		return ec.fieldContext_AuditEvent_details(ctx, field)
+	case "changes":
+		return ec.fieldContext_AuditEvent_changes(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AuditEventEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_AuditEventEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AuditEventEdge", field.Name)
+}
 
 func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -2915,6 +3859,150 @@ func (ec *executionContext) childFields_ColumnMapping(ctx context.Context, field
 		return ec.fieldContext_ColumnMapping_confidence(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ColumnMapping", field.Name)
+}
+
+func (ec *executionContext) childFields_Export(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Export_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_Export_kind(ctx, field)
+	case "template":
+		return ec.fieldContext_Export_template(ctx, field)
+	case "createdBy":
+		return ec.fieldContext_Export_createdBy(ctx, field)
+	case "status":
+		return ec.fieldContext_Export_status(ctx, field)
+	case "columns":
+		return ec.fieldContext_Export_columns(ctx, field)
+	case "recordFilter":
+		return ec.fieldContext_Export_recordFilter(ctx, field)
+	case "auditFilter":
+		return ec.fieldContext_Export_auditFilter(ctx, field)
+	case "options":
+		return ec.fieldContext_Export_options(ctx, field)
+	case "fileName":
+		return ec.fieldContext_Export_fileName(ctx, field)
+	case "processed":
+		return ec.fieldContext_Export_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_Export_total(ctx, field)
+	case "rowCount":
+		return ec.fieldContext_Export_rowCount(ctx, field)
+	case "size":
+		return ec.fieldContext_Export_size(ctx, field)
+	case "sha256":
+		return ec.fieldContext_Export_sha256(ctx, field)
+	case "downloadUrl":
+		return ec.fieldContext_Export_downloadUrl(ctx, field)
+	case "downloadUrlExpiresAt":
+		return ec.fieldContext_Export_downloadUrlExpiresAt(ctx, field)
+	case "fileExpiresAt":
+		return ec.fieldContext_Export_fileExpiresAt(ctx, field)
+	case "errorCode":
+		return ec.fieldContext_Export_errorCode(ctx, field)
+	case "error":
+		return ec.fieldContext_Export_error(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Export_createdAt(ctx, field)
+	case "startedAt":
+		return ec.fieldContext_Export_startedAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_Export_finishedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Export", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportAuditFilter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "actor":
+		return ec.fieldContext_ExportAuditFilter_actor(ctx, field)
+	case "action":
+		return ec.fieldContext_ExportAuditFilter_action(ctx, field)
+	case "target":
+		return ec.fieldContext_ExportAuditFilter_target(ctx, field)
+	case "from":
+		return ec.fieldContext_ExportAuditFilter_from(ctx, field)
+	case "to":
+		return ec.fieldContext_ExportAuditFilter_to(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportAuditFilter", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportColumn(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "key":
+		return ec.fieldContext_ExportColumn_key(ctx, field)
+	case "header":
+		return ec.fieldContext_ExportColumn_header(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportColumn", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ExportConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ExportConnection_pageInfo(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ExportEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ExportEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportOptions(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "bom":
+		return ec.fieldContext_ExportOptions_bom(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportOptions", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "exportId":
+		return ec.fieldContext_ExportProgress_exportId(ctx, field)
+	case "status":
+		return ec.fieldContext_ExportProgress_status(ctx, field)
+	case "processed":
+		return ec.fieldContext_ExportProgress_processed(ctx, field)
+	case "total":
+		return ec.fieldContext_ExportProgress_total(ctx, field)
+	case "rowCount":
+		return ec.fieldContext_ExportProgress_rowCount(ctx, field)
+	case "size":
+		return ec.fieldContext_ExportProgress_size(ctx, field)
+	case "error":
+		return ec.fieldContext_ExportProgress_error(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportProgress", field.Name)
+}
+
+func (ec *executionContext) childFields_ExportRecordFilter(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "status":
+		return ec.fieldContext_ExportRecordFilter_status(ctx, field)
+	case "credentialState":
+		return ec.fieldContext_ExportRecordFilter_credentialState(ctx, field)
+	case "search":
+		return ec.fieldContext_ExportRecordFilter_search(ctx, field)
+	case "validAt":
+		return ec.fieldContext_ExportRecordFilter_validAt(ctx, field)
+	case "expiresBefore":
+		return ec.fieldContext_ExportRecordFilter_expiresBefore(ctx, field)
+	case "updatedSince":
+		return ec.fieldContext_ExportRecordFilter_updatedSince(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ExportRecordFilter", field.Name)
 }
 
 func (ec *executionContext) childFields_FieldChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -3659,6 +4747,66 @@ func (ec *executionContext) field_Mutation_resumeRecord_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_startAuditExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AuditEventFilter, error) {
+			return ec.unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ExportOptionsInput, error) {
+			return ec.unmarshalOExportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportOptionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_startExport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.RecordFilter, error) {
+			return ec.unmarshalORecordFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "columns",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalOString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["columns"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "options",
+		func(ctx context.Context, v any) (*model.ExportOptionsInput, error) {
+			return ec.unmarshalOExportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportOptionsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["options"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_startImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3851,6 +4999,36 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_auditEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AuditEventFilter, error) {
+			return ec.unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_exampleCsv_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3862,6 +5040,72 @@ func (ec *executionContext) field_Query_exampleCsv_args(ctx context.Context, raw
 		return nil, err
 	}
 	args["templateId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exportColumns_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_export_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_exports_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "kind",
+		func(ctx context.Context, v any) (*exports.Kind, error) {
+			return ec.unmarshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["kind"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg3
 	return args, nil
 }
 
@@ -4029,6 +5273,20 @@ func (ec *executionContext) field_Query_template_args(ctx context.Context, rawAr
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_exportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_importProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4130,6 +5388,456 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AuditChange_field(ctx context.Context, field graphql.CollectedField, obj *auditlog.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChange_field(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Field, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChange_field(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditChange_old(ctx context.Context, field graphql.CollectedField, obj *auditlog.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChange_old(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Old, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChange_old(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditChange_new(ctx context.Context, field graphql.CollectedField, obj *auditlog.Change) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditChange_new(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.New, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditChange_new(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditChange", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_id(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().ID(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "ID")
+}
+
+func (ec *executionContext) _AuditEvent_at(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AuditEvent_actorKind(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actorKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v auditlog.ActorKind) graphql.Marshaler {
+			return ec.marshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actorKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "AuditActorKind")
+}
+
+func (ec *executionContext) _AuditEvent_actorId(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actorId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actorId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AuditEvent_actor(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ActorLabel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_action(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_targetKind(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_targetKind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetKind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_targetKind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_targetId(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_targetId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_targetId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_requestId(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_requestId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_requestId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEvent_details(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_details(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Details(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_details(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEvent", field, true, true, "String")
+}
+
+func (ec *executionContext) _AuditEvent_changes(ctx context.Context, field graphql.CollectedField, obj *auditlog.Event) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEvent_changes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AuditEvent().Changes(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []auditlog.Change) graphql.Marshaler {
+			return ec.marshalNAuditChange2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐChangeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEvent_changes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditChange(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.AuditEventEdge) graphql.Marshaler {
+			return ec.marshalNAuditEventEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AuditEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AuditEventEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _AuditEventEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.AuditEventEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AuditEventEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auditlog.Event) graphql.Marshaler {
+			return ec.marshalNAuditEvent2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AuditEventEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AuditEventEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
 
 func (ec *executionContext) _AuthPayload_accessToken(ctx context.Context, field graphql.CollectedField, obj *auth.Session) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -5225,6 +6933,1182 @@ func (ec *executionContext) _ColumnMapping_confidence(ctx context.Context, field
 }
 func (ec *executionContext) fieldContext_ColumnMapping_confidence(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("ColumnMapping", field, false, false, "Float")
+}
+
+func (ec *executionContext) _Export_id(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Export_kind(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v exports.Kind) graphql.Marshaler {
+			return ec.marshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "ExportKind")
+}
+
+func (ec *executionContext) _Export_template(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_template(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Export().Template(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *templates.Template) graphql.Marshaler {
+			return ec.marshalOCardTemplate2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋtemplatesᚐTemplate(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_template(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Export",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardTemplate(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Export_createdBy(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_createdBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_createdBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_status(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v exports.Status) graphql.Marshaler {
+			return ec.marshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "ExportStatus")
+}
+
+func (ec *executionContext) _Export_columns(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_columns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Columns, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []exports.Column) graphql.Marshaler {
+			return ec.marshalNExportColumn2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐColumnᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_columns(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Export",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportColumn(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Export_recordFilter(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_recordFilter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordFilter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Filter) graphql.Marshaler {
+			return ec.marshalOExportRecordFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐFilter(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_recordFilter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Export",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportRecordFilter(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Export_auditFilter(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_auditFilter(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AuditFilter, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *auditlog.Filter) graphql.Marshaler {
+			return ec.marshalOExportAuditFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐFilter(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_auditFilter(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Export",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportAuditFilter(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Export_options(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_options(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Options, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v exports.Options) graphql.Marshaler {
+			return ec.marshalNExportOptions2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐOptions(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_options(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Export",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportOptions(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Export_fileName(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_processed(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Export_total(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Export_rowCount(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_rowCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RowCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_rowCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Export_size(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Int")
+}
+
+func (ec *executionContext) _Export_sha256(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_sha256(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SHA256, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_sha256(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_downloadUrl(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_downloadUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DownloadURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_downloadUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_downloadUrlExpiresAt(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_downloadUrlExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DownloadURLExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_downloadUrlExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Export_fileExpiresAt(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_fileExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_fileExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Export_errorCode(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_errorCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ErrorCode, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_errorCode(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_error(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "String")
+}
+
+func (ec *executionContext) _Export_createdAt(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Export_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Export_startedAt(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_startedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.StartedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_startedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Export_finishedAt(ctx context.Context, field graphql.CollectedField, obj *exports.Export) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Export_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Export_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Export", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportAuditFilter_actor(ctx context.Context, field graphql.CollectedField, obj *auditlog.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditFilter_actor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Actor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditFilter_actor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportAuditFilter_action(ctx context.Context, field graphql.CollectedField, obj *auditlog.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditFilter_action(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Action, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditFilter_action(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportAuditFilter_target(ctx context.Context, field graphql.CollectedField, obj *auditlog.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditFilter_target(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Target, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditFilter_target(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportAuditFilter_from(ctx context.Context, field graphql.CollectedField, obj *auditlog.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditFilter_from(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.From, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditFilter_from(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditFilter", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportAuditFilter_to(ctx context.Context, field graphql.CollectedField, obj *auditlog.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportAuditFilter_to(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.To, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportAuditFilter_to(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportAuditFilter", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportColumn_key(ctx context.Context, field graphql.CollectedField, obj *exports.Column) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportColumn_key(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Key, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportColumn_key(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportColumn", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportColumn_header(ctx context.Context, field graphql.CollectedField, obj *exports.Column) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportColumn_header(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Header, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportColumn_header(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportColumn", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ExportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ExportEdge) graphql.Marshaler {
+			return ec.marshalNExportEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExportConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ExportConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExportConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExportEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ExportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ExportEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+			return ec.marshalNExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ExportEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Export(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ExportOptions_bom(ctx context.Context, field graphql.CollectedField, obj *exports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportOptions_bom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BOM, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportOptions_bom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportOptions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ExportProgress_exportId(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_exportId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExportID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_exportId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ExportProgress_status(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v exports.Status) graphql.Marshaler {
+			return ec.marshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "ExportStatus")
+}
+
+func (ec *executionContext) _ExportProgress_processed(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_processed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Processed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_processed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExportProgress_total(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_total(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Total, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_total(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExportProgress_rowCount(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_rowCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RowCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_rowCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExportProgress_size(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_size(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Size, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_size(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ExportProgress_error(ctx context.Context, field graphql.CollectedField, obj *exports.Progress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportProgress_error(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Error, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportProgress_error(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportRecordFilter_status(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Status) graphql.Marshaler {
+			return ec.marshalORecordStatus2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐStatus(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "RecordStatus")
+}
+
+func (ec *executionContext) _ExportRecordFilter_credentialState(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_credentialState(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialState, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *records.CredentialState) graphql.Marshaler {
+			return ec.marshalOCredentialState2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐCredentialState(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_credentialState(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "CredentialState")
+}
+
+func (ec *executionContext) _ExportRecordFilter_search(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_search(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Search, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_search(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "String")
+}
+
+func (ec *executionContext) _ExportRecordFilter_validAt(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_validAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValidAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_validAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportRecordFilter_expiresBefore(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_expiresBefore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresBefore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_expiresBefore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ExportRecordFilter_updatedSince(ctx context.Context, field graphql.CollectedField, obj *records.Filter) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExportRecordFilter_updatedSince(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedSince, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ExportRecordFilter_updatedSince(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExportRecordFilter", field, false, false, "Time")
 }
 
 func (ec *executionContext) _FieldChange_field(ctx context.Context, field graphql.CollectedField, obj *imports.FieldChange) (ret graphql.Marshaler) {
@@ -8470,6 +11354,130 @@ func (ec *executionContext) fieldContext_Mutation_cancelImport(ctx context.Conte
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_startExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartExport(ctx, fc.Args["templateId"].(string), fc.Args["filter"].(*model.RecordFilter), fc.Args["columns"].([]string), fc.Args["options"].(*model.ExportOptionsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *exports.Export
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *exports.Export
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+			return ec.marshalNExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Export(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_startAuditExport(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_startAuditExport(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().StartAuditExport(ctx, fc.Args["filter"].(*model.AuditEventFilter), fc.Args["options"].(*model.ExportOptionsInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *exports.Export
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *exports.Export
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+			return ec.marshalNExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_startAuditExport(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Export(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_startAuditExport_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Operator_id(ctx context.Context, field graphql.CollectedField, obj *auth.Operator) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9358,6 +12366,254 @@ func (ec *executionContext) fieldContext_Query_previewImport(ctx context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_exportColumns(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exportColumns(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ExportColumns(ctx, fc.Args["templateId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal []exports.Column
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []exports.Column
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []exports.Column) graphql.Marshaler {
+			return ec.marshalNExportColumn2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐColumnᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exportColumns(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportColumn(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exportColumns_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_exports(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_exports(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Exports(ctx, fc.Args["templateId"].(*string), fc.Args["kind"].(*exports.Kind), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *model.ExportConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.ExportConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ExportConnection) graphql.Marshaler {
+			return ec.marshalNExportConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_exports(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_exports_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_export(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_export(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Export(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *exports.Export
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *exports.Export
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+			return ec.marshalOExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_export(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Export(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_export_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_auditEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_auditEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AuditEvents(ctx, fc.Args["filter"].(*model.AuditEventFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.AuditEventConnection
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.AuditEventConnection
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AuditEventConnection) graphql.Marshaler {
+			return ec.marshalNAuditEventConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AuditEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_auditEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9699,6 +12955,68 @@ func (ec *executionContext) fieldContext_Subscription_importProgress(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_importProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_exportProgress(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_exportProgress(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().ExportProgress(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *exports.Progress
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *exports.Progress
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *exports.Progress) graphql.Marshaler {
+			return ec.marshalNExportProgress2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐProgress(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_exportProgress(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ExportProgress(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_exportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -10985,6 +14303,76 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAuditEventFilter(ctx context.Context, obj any) (model.AuditEventFilter, error) {
+	var it model.AuditEventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"actor", "action", "target", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "actor":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("actor"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Actor = graphql.OmittableOf(data)
+		case "action":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("action"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Action = graphql.OmittableOf(data)
+		case "target":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("target"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Target = graphql.OmittableOf(data)
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = graphql.OmittableOf(data)
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAuditEventFilter unmarshals raw into the AuditEventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAuditEventFilter(ctx context.Context, raw any) (model.AuditEventFilter, error) {
+	var out model.AuditEventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AuditEventFilter", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputColumnMappingInput(ctx context.Context, obj any) (model.ColumnMappingInput, error) {
 	var it model.ColumnMappingInput
 	if obj == nil {
@@ -11031,6 +14419,55 @@ func (ec *executionContext) unmarshalInputColumnMappingInput(ctx context.Context
 func UnmarshalColumnMappingInput(ctx context.Context, raw any) (model.ColumnMappingInput, error) {
 	var out model.ColumnMappingInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ColumnMappingInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputExportOptionsInput(ctx context.Context, obj any) (model.ExportOptionsInput, error) {
+	var it model.ExportOptionsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"bom", "fileName"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "bom":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("bom"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Bom = graphql.OmittableOf(data)
+		case "fileName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("fileName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.FileName = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExportOptionsInput unmarshals raw into the ExportOptionsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExportOptionsInput(ctx context.Context, raw any) (model.ExportOptionsInput, error) {
+	var out model.ExportOptionsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExportOptionsInput", raw, &out)
 	return out, err
 }
 
@@ -11798,6 +15235,211 @@ func UnmarshalTemplateInput(ctx context.Context, raw any) (model.TemplateInput, 
 
 // region    **************************** object.gotpl ****************************
 
+var auditChangeImplementors = []string{"AuditChange"}
+
+func (ec *executionContext) _AuditChange(ctx context.Context, sel ast.SelectionSet, obj *auditlog.Change) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditChangeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditChange")
+		case "field":
+			out.Values[i] = ec._AuditChange_field(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "old":
+			out.Values[i] = ec._AuditChange_old(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "new":
+			out.Values[i] = ec._AuditChange_new(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventImplementors = []string{"AuditEvent"}
+
+func (ec *executionContext) _AuditEvent(ctx context.Context, sel ast.SelectionSet, obj *auditlog.Event) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEvent")
+		case "id":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_id(ctx, field, obj)
+				})
+		case "at":
+			out.Values[i] = ec._AuditEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorKind":
+			out.Values[i] = ec._AuditEvent_actorKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actorId":
+			out.Values[i] = ec._AuditEvent_actorId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "actor":
+			out.Values[i] = ec._AuditEvent_actor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "action":
+			out.Values[i] = ec._AuditEvent_action(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targetKind":
+			out.Values[i] = ec._AuditEvent_targetKind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "targetId":
+			out.Values[i] = ec._AuditEvent_targetId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "requestId":
+			out.Values[i] = ec._AuditEvent_requestId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "details":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_details(ctx, field, obj)
+				})
+		case "changes":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AuditEvent_changes(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventConnectionImplementors = []string{"AuditEventConnection"}
+
+func (ec *executionContext) _AuditEventConnection(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEventConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEventConnection")
+		case "edges":
+			out.Values[i] = ec._AuditEventConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._AuditEventConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var auditEventEdgeImplementors = []string{"AuditEventEdge"}
+
+func (ec *executionContext) _AuditEventEdge(ctx context.Context, sel ast.SelectionSet, obj *model.AuditEventEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, auditEventEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AuditEventEdge")
+		case "cursor":
+			out.Values[i] = ec._AuditEventEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._AuditEventEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var authPayloadImplementors = []string{"AuthPayload"}
 
 func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionSet, obj *auth.Session) graphql.Marshaler {
@@ -12172,6 +15814,471 @@ func (ec *executionContext) _ColumnMapping(ctx context.Context, sel ast.Selectio
 		case "confidence":
 			out.Values[i] = ec._ColumnMapping_confidence(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportImplementors = []string{"Export"}
+
+func (ec *executionContext) _Export(ctx context.Context, sel ast.SelectionSet, obj *exports.Export) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Export")
+		case "id":
+			out.Values[i] = ec._Export_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.Values[i] = ec._Export_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "template":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Export_template(ctx, field, obj)
+				})
+		case "createdBy":
+			out.Values[i] = ec._Export_createdBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._Export_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "columns":
+			out.Values[i] = ec._Export_columns(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordFilter":
+			out.Values[i] = ec._Export_recordFilter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "auditFilter":
+			out.Values[i] = ec._Export_auditFilter(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "options":
+			out.Values[i] = ec._Export_options(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fileName":
+			out.Values[i] = ec._Export_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "processed":
+			out.Values[i] = ec._Export_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "total":
+			out.Values[i] = ec._Export_total(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rowCount":
+			out.Values[i] = ec._Export_rowCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "size":
+			out.Values[i] = ec._Export_size(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "sha256":
+			out.Values[i] = ec._Export_sha256(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "downloadUrl":
+			out.Values[i] = ec._Export_downloadUrl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "downloadUrlExpiresAt":
+			out.Values[i] = ec._Export_downloadUrlExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fileExpiresAt":
+			out.Values[i] = ec._Export_fileExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "errorCode":
+			out.Values[i] = ec._Export_errorCode(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "error":
+			out.Values[i] = ec._Export_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Export_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "startedAt":
+			out.Values[i] = ec._Export_startedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "finishedAt":
+			out.Values[i] = ec._Export_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportAuditFilterImplementors = []string{"ExportAuditFilter"}
+
+func (ec *executionContext) _ExportAuditFilter(ctx context.Context, sel ast.SelectionSet, obj *auditlog.Filter) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportAuditFilterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportAuditFilter")
+		case "actor":
+			out.Values[i] = ec._ExportAuditFilter_actor(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "action":
+			out.Values[i] = ec._ExportAuditFilter_action(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "target":
+			out.Values[i] = ec._ExportAuditFilter_target(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "from":
+			out.Values[i] = ec._ExportAuditFilter_from(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "to":
+			out.Values[i] = ec._ExportAuditFilter_to(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportColumnImplementors = []string{"ExportColumn"}
+
+func (ec *executionContext) _ExportColumn(ctx context.Context, sel ast.SelectionSet, obj *exports.Column) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportColumnImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportColumn")
+		case "key":
+			out.Values[i] = ec._ExportColumn_key(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "header":
+			out.Values[i] = ec._ExportColumn_header(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportConnectionImplementors = []string{"ExportConnection"}
+
+func (ec *executionContext) _ExportConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ExportConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportConnection")
+		case "edges":
+			out.Values[i] = ec._ExportConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ExportConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportEdgeImplementors = []string{"ExportEdge"}
+
+func (ec *executionContext) _ExportEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ExportEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportEdge")
+		case "cursor":
+			out.Values[i] = ec._ExportEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ExportEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportOptionsImplementors = []string{"ExportOptions"}
+
+func (ec *executionContext) _ExportOptions(ctx context.Context, sel ast.SelectionSet, obj *exports.Options) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportOptionsImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportOptions")
+		case "bom":
+			out.Values[i] = ec._ExportOptions_bom(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportProgressImplementors = []string{"ExportProgress"}
+
+func (ec *executionContext) _ExportProgress(ctx context.Context, sel ast.SelectionSet, obj *exports.Progress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportProgress")
+		case "exportId":
+			out.Values[i] = ec._ExportProgress_exportId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._ExportProgress_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "processed":
+			out.Values[i] = ec._ExportProgress_processed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "total":
+			out.Values[i] = ec._ExportProgress_total(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "rowCount":
+			out.Values[i] = ec._ExportProgress_rowCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "size":
+			out.Values[i] = ec._ExportProgress_size(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "error":
+			out.Values[i] = ec._ExportProgress_error(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var exportRecordFilterImplementors = []string{"ExportRecordFilter"}
+
+func (ec *executionContext) _ExportRecordFilter(ctx context.Context, sel ast.SelectionSet, obj *records.Filter) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, exportRecordFilterImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ExportRecordFilter")
+		case "status":
+			out.Values[i] = ec._ExportRecordFilter_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "credentialState":
+			out.Values[i] = ec._ExportRecordFilter_credentialState(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "search":
+			out.Values[i] = ec._ExportRecordFilter_search(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "validAt":
+			out.Values[i] = ec._ExportRecordFilter_validAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "expiresBefore":
+			out.Values[i] = ec._ExportRecordFilter_expiresBefore(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedSince":
+			out.Values[i] = ec._ExportRecordFilter_updatedSince(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -13133,6 +17240,20 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "startExport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "startAuditExport":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_startAuditExport(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -13439,6 +17560,30 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_previewImport(ctx, field)
 				})
+		case "exportColumns":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exportColumns(ctx, field)
+				})
+		case "exports":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_exports(ctx, field)
+				})
+		case "export":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_export(ctx, field)
+				})
+		case "auditEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_auditEvents(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -13574,6 +17719,8 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_recordChanged(ctx, fields[0])
 	case "importProgress":
 		return ec._Subscription_importProgress(ctx, fields[0])
+	case "exportProgress":
+		return ec._Subscription_exportProgress(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -14014,6 +18161,90 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) unmarshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind(ctx context.Context, v any) (auditlog.ActorKind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind(ctx context.Context, sel ast.SelectionSet, v auditlog.ActorKind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "AuditActorKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind = map[string]auditlog.ActorKind{
+		"OPERATOR": auditlog.ActorOperator,
+		"GATEWAY":  auditlog.ActorGateway,
+		"SYSTEM":   auditlog.ActorSystem,
+	}
+	marshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind = map[auditlog.ActorKind]string{
+		auditlog.ActorOperator: "OPERATOR",
+		auditlog.ActorGateway:  "GATEWAY",
+		auditlog.ActorSystem:   "SYSTEM",
+	}
+)
+
+func (ec *executionContext) marshalNAuditChange2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐChange(ctx context.Context, sel ast.SelectionSet, v auditlog.Change) graphql.Marshaler {
+	return ec._AuditChange(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditChange2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []auditlog.Change) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditChange2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐChange(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAuditEvent2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐEvent(ctx context.Context, sel ast.SelectionSet, v *auditlog.Event) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEvent!")
+		return graphql.Null
+	}
+	return ec._AuditEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditEventConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventConnection(ctx context.Context, sel ast.SelectionSet, v *model.AuditEventConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AuditEventConnection!")
+		return graphql.Null
+	}
+	return ec._AuditEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAuditEventEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventEdge(ctx context.Context, sel ast.SelectionSet, v model.AuditEventEdge) graphql.Marshaler {
+	return ec._AuditEventEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAuditEventEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AuditEventEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAuditEventEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNAuthPayload2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauthᚐSession(ctx context.Context, sel ast.SelectionSet, v *auth.Session) graphql.Marshaler {
 	if v == nil {
 		graphql.AddInvalidNullError(ctx, "AuthPayload!")
@@ -14216,6 +18447,132 @@ var (
 		records.CredentialReset:   "RESET",
 		records.CredentialRevoked: "REVOKED",
 		records.CredentialExpired: "EXPIRED",
+	}
+)
+
+func (ec *executionContext) marshalNExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx context.Context, sel ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Export!")
+		return graphql.Null
+	}
+	return ec._Export(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExportColumn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐColumn(ctx context.Context, sel ast.SelectionSet, v exports.Column) graphql.Marshaler {
+	return ec._ExportColumn(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExportColumn2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐColumnᚄ(ctx context.Context, sel ast.SelectionSet, v []exports.Column) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExportColumn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐColumn(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNExportConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportConnection(ctx context.Context, sel ast.SelectionSet, v *model.ExportConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExportConnection!")
+		return graphql.Null
+	}
+	return ec._ExportConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNExportEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportEdge(ctx context.Context, sel ast.SelectionSet, v model.ExportEdge) graphql.Marshaler {
+	return ec._ExportEdge(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExportEdge2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ExportEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNExportEdge2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx context.Context, v any) (exports.Kind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx context.Context, sel ast.SelectionSet, v exports.Kind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ExportKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind = map[string]exports.Kind{
+		"RECORDS": exports.KindRecords,
+		"AUDIT":   exports.KindAudit,
+	}
+	marshalNExportKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind = map[exports.Kind]string{
+		exports.KindRecords: "RECORDS",
+		exports.KindAudit:   "AUDIT",
+	}
+)
+
+func (ec *executionContext) marshalNExportOptions2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐOptions(ctx context.Context, sel ast.SelectionSet, v exports.Options) graphql.Marshaler {
+	return ec._ExportOptions(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNExportProgress2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐProgress(ctx context.Context, sel ast.SelectionSet, v *exports.Progress) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ExportProgress!")
+		return graphql.Null
+	}
+	return ec._ExportProgress(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus(ctx context.Context, v any) (exports.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus(ctx context.Context, sel ast.SelectionSet, v exports.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "ExportStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus = map[string]exports.Status{
+		"QUEUED":    exports.Queued,
+		"RUNNING":   exports.Running,
+		"SUCCEEDED": exports.Succeeded,
+		"FAILED":    exports.Failed,
+		"EXPIRED":   exports.Expired,
+	}
+	marshalNExportStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐStatus = map[exports.Status]string{
+		exports.Queued:    "QUEUED",
+		exports.Running:   "RUNNING",
+		exports.Succeeded: "SUCCEEDED",
+		exports.Failed:    "FAILED",
+		exports.Expired:   "EXPIRED",
 	}
 )
 
@@ -15166,6 +19523,14 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventFilter(ctx context.Context, v any) (*model.AuditEventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAuditEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOBoolean2bool(ctx context.Context, v any) (bool, error) {
 	res, err := graphql.UnmarshalBoolean(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -15364,6 +19729,65 @@ var (
 		records.CredentialExpired: "EXPIRED",
 	}
 )
+
+func (ec *executionContext) marshalOExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx context.Context, sel ast.SelectionSet, v *exports.Export) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._Export(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOExportAuditFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐFilter(ctx context.Context, sel ast.SelectionSet, v *auditlog.Filter) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ExportAuditFilter(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx context.Context, v any) (*exports.Kind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind[tmp]
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind(ctx context.Context, sel ast.SelectionSet, v *exports.Kind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(marshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind[*v])
+	return res
+}
+
+var (
+	unmarshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind = map[string]exports.Kind{
+		"RECORDS": exports.KindRecords,
+		"AUDIT":   exports.KindAudit,
+	}
+	marshalOExportKind2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐKind = map[exports.Kind]string{
+		exports.KindRecords: "RECORDS",
+		exports.KindAudit:   "AUDIT",
+	}
+)
+
+func (ec *executionContext) unmarshalOExportOptionsInput2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐExportOptionsInput(ctx context.Context, v any) (*model.ExportOptionsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputExportOptionsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOExportRecordFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐFilter(ctx context.Context, sel ast.SelectionSet, v *records.Filter) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._ExportRecordFilter(ctx, sel, v)
+}
 
 func (ec *executionContext) unmarshalOFieldValueInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐFieldValueInputᚄ(ctx context.Context, v any) ([]model.FieldValueInput, error) {
 	if v == nil {

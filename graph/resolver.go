@@ -7,8 +7,10 @@ package graph
 //go:generate sh -c "cd .. && go tool gqlgen generate"
 
 import (
+	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
@@ -21,4 +23,6 @@ type Resolver struct {
 	RecordService   *records.Service
 	Events          *events.Broker
 	ImportService   *imports.Service
+	ExportService   *exports.Service
+	AuditService    *auditlog.Service
 }

@@ -8,17 +8,35 @@ package graph
 import (
 	"context"
 	"encoding/hex"
+	"strconv"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
 	"github.com/lintel/lintel/graph/model"
 	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
+
+// ID is the resolver for the id field.
+func (r *auditEventResolver) ID(ctx context.Context, obj *auditlog.Event) (string, error) {
+	return strconv.FormatInt(obj.ID, 10), nil
+}
+
+// Details is the resolver for the details field.
+func (r *auditEventResolver) Details(ctx context.Context, obj *auditlog.Event) (string, error) {
+	return string(obj.Details), nil
+}
+
+// Changes is the resolver for the changes field.
+func (r *auditEventResolver) Changes(ctx context.Context, obj *auditlog.Event) ([]auditlog.Change, error) {
+	return obj.Changes(), nil
+}
 
 // Template is the resolver for the template field.
 func (r *cardRecordResolver) Template(ctx context.Context, obj *records.Record) (*templates.Template, error) {
@@ -60,6 +78,14 @@ func (r *cardRecordResolver) PhotoURL(ctx context.Context, obj *records.Record) 
 // TotalCount is the resolver for the totalCount field.
 func (r *cardRecordConnectionResolver) TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error) {
 	return r.RecordService.Count(ctx, obj.TemplateID, obj.Filter)
+}
+
+// Template is the resolver for the template field.
+func (r *exportResolver) Template(ctx context.Context, obj *exports.Export) (*templates.Template, error) {
+	if obj.TemplateID == nil {
+		return nil, nil
+	}
+	return loadTemplate(ctx, r.Resolver, *obj.TemplateID)
 }
 
 // Template is the resolver for the template field.
@@ -336,6 +362,22 @@ func (r *mutationResolver) CancelImport(ctx context.Context, id string) (*import
 	return r.ImportService.Cancel(ctx, iid)
 }
 
+// StartExport is the resolver for the startExport field.
+func (r *mutationResolver) StartExport(ctx context.Context, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) (*exports.Export, error) {
+	tid, err := parseID("templateId", templateID)
+	if err != nil {
+		return nil, err
+	}
+	opts, name := exportOptions(options)
+	return r.ExportService.StartRecords(ctx, tid, exports.StartInput{Filter: recordFilter(filter), Columns: columns, Options: opts, FileName: name})
+}
+
+// StartAuditExport is the resolver for the startAuditExport field.
+func (r *mutationResolver) StartAuditExport(ctx context.Context, filter *model.AuditEventFilter, options *model.ExportOptionsInput) (*exports.Export, error) {
+	opts, name := exportOptions(options)
+	return r.ExportService.StartAudit(ctx, auditFilter(filter), opts, name)
+}
+
 // Organisation is the resolver for the organisation field.
 func (r *operatorResolver) Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error) {
 	return &model.Organisation{ID: obj.OrgID.String(), Name: obj.OrgName}, nil
@@ -469,6 +511,50 @@ func (r *queryResolver) PreviewImport(ctx context.Context, id string, invalidFir
 	return &model.ImportPreview{Import: res.Import, Counts: &res.Counts, InvalidFirst: invalidFirst}, nil
 }
 
+// ExportColumns is the resolver for the exportColumns field.
+func (r *queryResolver) ExportColumns(ctx context.Context, templateID string) ([]exports.Column, error) {
+	tid, err := parseID("templateId", templateID)
+	if err != nil {
+		return nil, err
+	}
+	return r.ExportService.Columns(ctx, tid)
+}
+
+// Exports is the resolver for the exports field.
+func (r *queryResolver) Exports(ctx context.Context, templateID *string, kind *exports.Kind, first *int, after *string) (*model.ExportConnection, error) {
+	var tid *uuid.UUID
+	if templateID != nil {
+		id, err := parseID("templateId", *templateID)
+		if err != nil {
+			return nil, err
+		}
+		tid = &id
+	}
+	page, err := r.ExportService.List(ctx, tid, kind, derefOr(first, 0), derefOr(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	return exportConnection(page, after), nil
+}
+
+// Export is the resolver for the export field.
+func (r *queryResolver) Export(ctx context.Context, id string) (*exports.Export, error) {
+	eid, err := parseID("id", id)
+	if err != nil {
+		return nil, nil
+	}
+	return nullIfNotFound(r.ExportService.Get(ctx, eid))
+}
+
+// AuditEvents is the resolver for the auditEvents field.
+func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.AuditEventConnection, error) {
+	page, err := r.AuditService.List(ctx, auditFilter(filter), derefOr(first, 0), derefOr(after, ""))
+	if err != nil {
+		return nil, err
+	}
+	return auditConnection(page, after), nil
+}
+
 // Record is the resolver for the record field.
 func (r *recordChangeResolver) Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error) {
 	if obj.Kind == model.RecordChangeKindDeleted {
@@ -545,6 +631,44 @@ func (r *subscriptionResolver) ImportProgress(ctx context.Context, id string) (<
 	return out, nil
 }
 
+// ExportProgress is the resolver for the exportProgress field.
+func (r *subscriptionResolver) ExportProgress(ctx context.Context, id string) (<-chan *exports.Progress, error) {
+	eid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	current, in, err := r.ExportService.Watch(ctx, r.Events, eid)
+	if err != nil {
+		return nil, err
+	}
+	out := make(chan *exports.Progress, 1)
+	out <- &current
+	go func() {
+		defer close(out)
+		if current.Done() {
+			return
+		}
+		for ev := range in {
+			p, err := exports.ParseProgress(ev.Data)
+			if err != nil {
+				continue
+			}
+			select {
+			case out <- &p:
+			case <-ctx.Done():
+				return
+			}
+			if p.Done() {
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// AuditEvent returns AuditEventResolver implementation.
+func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
+
 // CardRecord returns CardRecordResolver implementation.
 func (r *Resolver) CardRecord() CardRecordResolver { return &cardRecordResolver{r} }
 
@@ -552,6 +676,9 @@ func (r *Resolver) CardRecord() CardRecordResolver { return &cardRecordResolver{
 func (r *Resolver) CardRecordConnection() CardRecordConnectionResolver {
 	return &cardRecordConnectionResolver{r}
 }
+
+// Export returns ExportResolver implementation.
+func (r *Resolver) Export() ExportResolver { return &exportResolver{r} }
 
 // Import returns ImportResolver implementation.
 func (r *Resolver) Import() ImportResolver { return &importResolver{r} }
@@ -578,8 +705,10 @@ func (r *Resolver) RecordChange() RecordChangeResolver { return &recordChangeRes
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
 
 type (
+	auditEventResolver           struct{ *Resolver }
 	cardRecordResolver           struct{ *Resolver }
 	cardRecordConnectionResolver struct{ *Resolver }
+	exportResolver               struct{ *Resolver }
 	importResolver               struct{ *Resolver }
 	importPreviewResolver        struct{ *Resolver }
 	importRowResolver            struct{ *Resolver }

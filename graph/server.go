@@ -58,6 +58,7 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 		}
 		return 1 + max(n, 1)*child
 	}
+	exportComplexity(&cfg)
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}},

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,9 +21,11 @@ import (
 
 	"github.com/lintel/lintel/graph"
 	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/config"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/httpx"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/jobs"
@@ -38,6 +42,7 @@ type app struct {
 	bootstrap *auth.BootstrapResult
 	broker    *events.Broker
 	river     *jobs.Client
+	exports   *exports.Service
 
 	cancelRun  context.CancelFunc
 	background sync.WaitGroup
@@ -75,15 +80,41 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	// A run must end before River would hand its job to another replica.
 	importCfg.JobTimeout = min(importCfg.JobTimeout, cfg.RescueStuckJobsAfter*9/10)
 	importSvc := imports.NewService(db, templateSvc, importCfg, log)
+	exportCfg := exports.DefaultConfig()
+	exportCfg.Retention, exportCfg.LinkTTL = cfg.ExportRetention, cfg.ExportLinkTTL
+	exportCfg.JobTimeout = min(exportCfg.JobTimeout, cfg.RescueStuckJobsAfter*9/10)
+	// Download links are signed with a key derived from the access-token
+	// key, which every replica already shares.
+	exportSvc := exports.NewService(db, templateSvc, exportCfg, exports.DeriveLinkKey(key), log)
 	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter, ImportRetention: cfg.ImportRetention}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))
+	}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, exports.NewWorker(exportSvc))
+	}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, exports.NewPruneWorker(exportSvc))
+	}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, auditlog.NewPruneWorker(db, cfg.AuditRetention))
 	})
 	if err != nil {
 		return nil, err
 	}
 	importSvc.SetQueue(river)
+	exportSvc.SetQueue(river)
+	if err := river.Queues().Add(exports.Queue, rivers.QueueConfig{MaxWorkers: exports.QueueWorkers}); err != nil {
+		return nil, fmt.Errorf("add the export queue: %w", err)
+	}
+	// Expired export files and audit events past their retention go once
+	// an hour (and at start, so a long-stopped server catches up).
+	river.PeriodicJobs().AddMany([]*rivers.PeriodicJob{
+		rivers.NewPeriodicJob(rivers.PeriodicInterval(time.Hour), func() (rivers.JobArgs, *rivers.InsertOpts) {
+			return exports.PruneArgs{}, nil
+		}, &rivers.PeriodicJobOpts{RunOnStart: true}),
+		rivers.NewPeriodicJob(rivers.PeriodicInterval(time.Hour), func() (rivers.JobArgs, *rivers.InsertOpts) {
+			return auditlog.PruneArgs{}, nil
+		}, &rivers.PeriodicJobOpts{RunOnStart: true}),
+	})
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	a := &app{bootstrap: boot, river: river, cancelRun: cancelRun}
+	a := &app{bootstrap: boot, river: river, exports: exportSvc, cancelRun: cancelRun}
 	broker := events.NewBroker(db.Pool.Config().ConnConfig, log)
 	a.broker = broker
 	a.background.Go(func() { broker.Run(runCtx) })
@@ -101,7 +132,8 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		func() float64 { return float64(db.Pool.Stat().AcquiredConns()) }))
 	metrics := httpx.NewMetrics(reg)
 
-	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker, ImportService: importSvc}
+	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker, ImportService: importSvc,
+		ExportService: exportSvc, AuditService: auditlog.NewService(db)}
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
@@ -112,6 +144,9 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		mux.Handle("GET /{$}", httpx.Wrap(log, metrics, "graphiql", playground.Handler("Lintel", "/graphql")))
 	}
 	mux.Handle("GET /imports/{id}/results.csv", httpx.Wrap(log, metrics, "import_results", graph.Authenticator(signer)(resultsHandler(importSvc))))
+	// No Authorization header: the signed link is the credential, so a
+	// browser can follow it.
+	mux.Handle("GET /exports/{id}/download", httpx.Wrap(log, metrics, "export_download", downloadHandler(exportSvc, log)))
 	mux.Handle("GET /records/{id}/photo", httpx.Wrap(log, metrics, "photo", graph.Authenticator(signer)(photoHandler(recordSvc))))
 	mux.Handle("GET /healthz", httpx.Wrap(log, metrics, "healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })))
 	mux.Handle("GET /readyz", httpx.Wrap(log, metrics, "readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -189,6 +224,38 @@ func resultsHandler(svc *imports.Service) http.Handler {
 		if err := svc.WriteResults(r.Context(), id, w); err != nil {
 			// Headers are gone; the truncated body is all we can signal.
 			return
+		}
+	})
+}
+
+// downloadHandler streams an export's file to the holder of a valid signed
+// link. A bad link gets a bare 403, whatever is wrong with it.
+func downloadHandler(svc *exports.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := uuid.Parse(r.PathValue("id"))
+		if err != nil {
+			http.Error(w, "forbidden", http.StatusForbidden)
+			return
+		}
+		f, err := svc.Open(r.Context(), id, r.URL.Query())
+		if err != nil {
+			if apperr.CodeOf(err) == apperr.Internal {
+				log.ErrorContext(r.Context(), "export download", "export", id, "err", err)
+			}
+			writeDomainError(w, err)
+			return
+		}
+		h := w.Header()
+		h.Set("Content-Type", "text/csv; charset=utf-8")
+		h.Set("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": f.Name}))
+		h.Set("Content-Length", strconv.FormatInt(f.Size, 10))
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "private, no-store")
+		h.Set("ETag", `"`+f.SHA256+`"`)
+		if _, err := io.Copy(w, f); err != nil {
+			// Headers are gone; the short body (against Content-Length) is
+			// what the client sees.
+			log.WarnContext(r.Context(), "export download interrupted", "export", id, "err", err)
 		}
 	})
 }

@@ -105,9 +105,12 @@ type benchReport struct {
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "export" {
+		return benchExport(ctx, args[1:], stdout, getenv)
+	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprint(stderr, benchUsage)
-		return &exitError{code: 2, err: errors.New(`bench needs a subject: "bench import"`)}
+		return &exitError{code: 2, err: errors.New(`bench needs a subject: "bench import" or "bench export"`)}
 	}
 	fs := flag.NewFlagSet("lintel bench import", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)

@@ -90,7 +90,7 @@ func TestBenchReportAsJSONAndUsage(t *testing.T) {
 	printBenchReport(&out, r)
 	require.Contains(t, out.String(), "n/a")
 
-	for _, args := range [][]string{{"bench"}, {"bench", "export"}, {"bench", "import", "--rows", "3"}, {"bench", "import", "extra"}} {
+	for _, args := range [][]string{{"bench"}, {"bench", "export", "--rows", "0"}, {"bench", "import", "--rows", "3"}, {"bench", "import", "extra"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr, func(string) string { return "" })
 		var ee *exitError

@@ -28,6 +28,9 @@ commands:
                                       upload, preview, confirm and apply a CSV import through
                                       the API (own flags and exit codes: "lintel import -h")
   bench import [--rows N] [--json]    time an import against COPY and hand-written SQL baselines
+  export --server URL --template T [--filter K=V]… [--columns a,b] [--bom] -o FILE
+                                      export a template's records as CSV through the API
+  bench export [--rows N]             time an export against COPY (SELECT …) TO STDOUT
 
 Every command takes the configuration flags of "lintel serve -h" (or their
 environment variables), notably --data-dir and --database-url.
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return importCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
 		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "export":
+		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -10,11 +10,43 @@ import (
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
+	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
+
+// A page of audit events, newest first.
+type AuditEventConnection struct {
+	// The events with their cursors.
+	Edges []AuditEventEdge `json:"edges"`
+	// Where this page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An audit event and its position.
+type AuditEventEdge struct {
+	// Opaque position.
+	Cursor string `json:"cursor"`
+	// The event.
+	Node *auditlog.Event `json:"node"`
+}
+
+// Narrows the audit trail; absent criteria do not filter.
+type AuditEventFilter struct {
+	// An operator's or gateway's ID, an operator's e-mail (any case), or an actor kind (OPERATOR, GATEWAY, SYSTEM).
+	Actor graphql.Omittable[*string] `json:"actor,omitempty"`
+	// An action such as record.update, or a prefix ending in "." or "*" (record. matches every record action).
+	Action graphql.Omittable[*string] `json:"action,omitempty"`
+	// The ID of the object acted on (record, template, import, export, operator).
+	Target graphql.Omittable[*string] `json:"target,omitempty"`
+	// Only events at or after this instant.
+	From graphql.Omittable[*time.Time] `json:"from,omitempty"`
+	// Only events before this instant.
+	To graphql.Omittable[*time.Time] `json:"to,omitempty"`
+}
 
 // A record and its position.
 type CardRecordEdge struct {
@@ -30,6 +62,30 @@ type ColumnMappingInput struct {
 	Column int `json:"column"`
 	// Target field key or attribute; null or absent means none.
 	Field graphql.Omittable[*string] `json:"field,omitempty"`
+}
+
+// A page of exports, newest first.
+type ExportConnection struct {
+	// The exports with their cursors.
+	Edges []ExportEdge `json:"edges"`
+	// Where this page stands.
+	PageInfo *PageInfo `json:"pageInfo"`
+}
+
+// An export and its position.
+type ExportEdge struct {
+	// Opaque position.
+	Cursor string `json:"cursor"`
+	// The export.
+	Node *exports.Export `json:"node"`
+}
+
+// How an export file is written.
+type ExportOptionsInput struct {
+	// Start the file with a UTF-8 byte-order mark, which Excel needs to show non-ASCII text (default false).
+	Bom graphql.Omittable[*bool] `json:"bom,omitempty"`
+	// The download's file name (default: the template's name, or "audit", and the time).
+	FileName graphql.Omittable[*string] `json:"fileName,omitempty"`
 }
 
 // One field's value on a record.

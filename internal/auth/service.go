@@ -205,11 +205,6 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 		if rt.RevokedAt != nil || time.Now().After(rt.ExpiresAt) {
 			return errBadRefresh
 		}
-		if rt.UsedAt != nil {
-			reuse = true
-			_, err := tx.NewRaw(`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = ? AND revoked_at IS NULL`, rt.FamilyID).Exec(ctx)
-			return err
-		}
 		var row operatorRow
 		if err := tx.NewRaw(`SELECT `+operatorColumns+` FROM operators o JOIN organisations g ON g.id = o.org_id WHERE o.id = ?`, rt.Operator).Scan(ctx, &row); err != nil {
 			if isNoRows(err) {
@@ -217,15 +212,29 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 			}
 			return fmt.Errorf("auth: load operator: %w", err)
 		}
+		op := row.Operator
+		// Refreshing carries no access token: the event is the operator's.
+		actx := caller.WithPrincipal(ctx, op.principal())
+		if rt.UsedAt != nil {
+			reuse = true
+			if _, err := tx.NewRaw(`UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = ? AND revoked_at IS NULL`, rt.FamilyID).Exec(ctx); err != nil {
+				return fmt.Errorf("auth: revoke sessions: %w", err)
+			}
+			return audit.Write(actx, tx, audit.Event{OrgID: op.OrgID, Action: "operator.refresh_reused", TargetKind: "operator", TargetID: op.ID.String(),
+				Details: map[string]any{"family": rt.FamilyID, "revoked": true}})
+		}
 		if row.Disabled {
 			return errBadRefresh
 		}
 		if _, err := tx.NewRaw(`UPDATE refresh_tokens SET used_at = now() WHERE id = ?`, rt.ID).Exec(ctx); err != nil {
 			return fmt.Errorf("auth: mark refresh token used: %w", err)
 		}
-		op := row.Operator
 		sess, err = s.openSession(ctx, tx, &op, rt.FamilyID)
-		return err
+		if err != nil {
+			return err
+		}
+		return audit.Write(actx, tx, audit.Event{OrgID: op.OrgID, Action: "operator.refresh", TargetKind: "operator", TargetID: op.ID.String(),
+			Details: map[string]any{"family": rt.FamilyID}})
 	})
 	if err != nil {
 		return nil, err
@@ -238,15 +247,27 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 
 // Logout revokes the login the refresh token belongs to.
 func (s *Service) Logout(ctx context.Context, token string) error {
-	res, err := s.db.NewRaw(`UPDATE refresh_tokens SET revoked_at = now()
-		WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) AND revoked_at IS NULL`, hashToken(token)).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("auth: revoke refresh tokens: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return errBadRefresh
-	}
-	return nil
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		var revoked []struct {
+			Operator uuid.UUID `bun:"operator_id"`
+			Family   uuid.UUID `bun:"family_id"`
+		}
+		if err := tx.NewRaw(`UPDATE refresh_tokens SET revoked_at = now()
+			WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) AND revoked_at IS NULL
+			RETURNING operator_id, family_id`, hashToken(token)).Scan(ctx, &revoked); err != nil && !isNoRows(err) {
+			return fmt.Errorf("auth: revoke refresh tokens: %w", err)
+		}
+		if len(revoked) == 0 {
+			return errBadRefresh
+		}
+		var row operatorRow
+		if err := tx.NewRaw(`SELECT `+operatorColumns+` FROM operators o JOIN organisations g ON g.id = o.org_id WHERE o.id = ?`, revoked[0].Operator).Scan(ctx, &row); err != nil {
+			return fmt.Errorf("auth: load operator: %w", err)
+		}
+		op := row.Operator
+		return audit.Write(caller.WithPrincipal(ctx, op.principal()), tx, audit.Event{OrgID: op.OrgID, Action: "operator.logout", TargetKind: "operator",
+			TargetID: op.ID.String(), Details: map[string]any{"family": revoked[0].Family}})
+	})
 }
 
 // Me returns the calling operator.

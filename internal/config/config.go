@@ -36,6 +36,9 @@ type Config struct {
 	RescueStuckJobsAfter time.Duration
 	MaxImportBytes       int64
 	ImportRetention      time.Duration
+	ExportRetention      time.Duration
+	ExportLinkTTL        time.Duration
+	AuditRetention       time.Duration
 	BootstrapOrg         string
 	BootstrapEmail       string
 }
@@ -105,6 +108,9 @@ var Options = []Option{
 	{"rescue-stuck-jobs-after", "LINTEL_RESCUE_STUCK_JOBS_AFTER", "1h", "how long a job may run before another replica takes it over (must exceed the 30m import timeout)", duration(func(c *Config) *time.Duration { return &c.RescueStuckJobsAfter })},
 	{"max-import", "LINTEL_MAX_IMPORT", "512MiB", "largest CSV file an import accepts", bytesize(func(c *Config) *int64 { return &c.MaxImportBytes })},
 	{"import-retention", "LINTEL_IMPORT_RETENTION", "0", "delete finished imports (file, per-row results) this long after they end; 0 keeps them forever", duration(func(c *Config) *time.Duration { return &c.ImportRetention })},
+	{"export-retention", "LINTEL_EXPORT_RETENTION", "24h", "delete export files this long after they are written; 0 keeps them", duration(func(c *Config) *time.Duration { return &c.ExportRetention })},
+	{"export-link-ttl", "LINTEL_EXPORT_LINK_TTL", "15m", "how long a signed export download link works", duration(func(c *Config) *time.Duration { return &c.ExportLinkTTL })},
+	{"audit-retention", "LINTEL_AUDIT_RETENTION", "0", "delete audit events this long after they happen; 0 keeps them forever", duration(func(c *Config) *time.Duration { return &c.AuditRetention })},
 	{"bootstrap-org", "LINTEL_BOOTSTRAP_ORG", "Default organisation", "name of the organisation created on first start", str(func(c *Config) *string { return &c.BootstrapOrg })},
 	{"bootstrap-email", "LINTEL_BOOTSTRAP_EMAIL", "admin@lintel.local", "e-mail of the admin created on first start", str(func(c *Config) *string { return &c.BootstrapEmail })},
 }
@@ -132,6 +138,12 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 	}
 	if c.Introspection != "auto" && c.Introspection != "on" && c.Introspection != "off" {
 		return nil, nil, fmt.Errorf("--introspection: must be on, off or auto")
+	}
+	if c.ExportLinkTTL <= 0 {
+		return nil, nil, fmt.Errorf("--export-link-ttl / LINTEL_EXPORT_LINK_TTL: must be positive")
+	}
+	if c.ExportRetention < 0 || c.AuditRetention < 0 {
+		return nil, nil, fmt.Errorf("--export-retention and --audit-retention must not be negative")
 	}
 	return c, fs.Args(), nil
 }

@@ -143,8 +143,15 @@ func (s *Service) UploadPhotos(ctx context.Context, id uuid.UUID, zr io.ReaderAt
 				return fmt.Errorf("imports: store photo %s: %w", f.Name, err)
 			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE imports SET previewed_at = NULL, preview_counts = NULL, photo_report = NULL, updated_at = now() WHERE id = $1`, id)
-		return err
+		if _, err := tx.Exec(ctx, `UPDATE imports SET previewed_at = NULL, preview_counts = NULL, photo_report = NULL, updated_at = now() WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("imports: reset preview: %w", err)
+		}
+		var stored, refused int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE error IS NULL), count(*) FILTER (WHERE error IS NOT NULL) FROM import_photos WHERE import_id = $1`,
+			id).Scan(&stored, &refused); err != nil {
+			return fmt.Errorf("imports: count photos: %w", err)
+		}
+		return s.audit(ctx, tx, imp, "import.photos", map[string]any{"zipSize": size, "photos": stored, "refused": refused})
 	})
 	if err != nil {
 		return nil, err

@@ -222,17 +222,23 @@ func (s *Service) Cancel(ctx context.Context, id uuid.UUID) (*Import, error) {
 	if err != nil {
 		return nil, err
 	}
+	var stmt, what string
 	switch {
 	case imp.Outcome == nil || *imp.Outcome == Failed:
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE imports SET outcome = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("imports: cancel: %w", err)
-		}
+		stmt, what = `UPDATE imports SET outcome = 'CANCELLED', finished_at = now(), updated_at = now() WHERE id = $1`, "closed"
 	case *imp.Outcome == Running:
-		if _, err := s.db.Pool.Exec(ctx, `UPDATE imports SET cancel_requested = true, updated_at = now() WHERE id = $1`, id); err != nil {
-			return nil, fmt.Errorf("imports: request cancel: %w", err)
-		}
+		stmt, what = `UPDATE imports SET cancel_requested = true, updated_at = now() WHERE id = $1`, "requested"
 	default:
 		return nil, apperr.New(apperr.FailedPrecondition, "import %s has already ended (%s)", id, *imp.Outcome)
+	}
+	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, stmt, id); err != nil {
+			return fmt.Errorf("imports: cancel: %w", err)
+		}
+		return s.audit(ctx, tx, imp, "import.cancel", map[string]any{"cancel": what})
+	})
+	if err != nil {
+		return nil, err
 	}
 	return s.get(ctx, s.db.Pool, p.OrgID, id)
 }
@@ -301,10 +307,16 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 }
 
 func (s *Service) finish(ctx context.Context, imp *Import, o Outcome, code, msg string) error {
-	_, err := s.db.Pool.Exec(ctx, `UPDATE imports SET outcome = $2, phase = 'DONE', error_code = $3, error_message = $4, finished_at = now(), updated_at = now() WHERE id = $1`,
-		imp.ID, o, code, msg)
+	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE imports SET outcome = $2, phase = 'DONE', error_code = $3, error_message = $4, finished_at = now(), updated_at = now() WHERE id = $1`,
+			imp.ID, o, code, msg); err != nil {
+			return fmt.Errorf("imports: record outcome: %w", err)
+		}
+		action := map[Outcome]string{Failed: "import.fail", Cancelled: "import.cancelled"}[o]
+		return s.audit(ctx, tx, imp, action, map[string]any{"fileName": imp.FileName, "sha256": fmt.Sprintf("%x", imp.FileSHA256), "code": code, "reason": msg})
+	})
 	if err != nil {
-		return fmt.Errorf("imports: record outcome: %w", err)
+		return err
 	}
 	done := PhaseDone
 	imp.Outcome, imp.Phase, imp.ErrorCode, imp.ErrorMessage = &o, &done, code, msg

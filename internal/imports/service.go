@@ -385,10 +385,22 @@ func (s *Service) Update(ctx context.Context, id uuid.UUID, mapping []ColumnMapp
 		if _, err := tx.Exec(ctx, `UPDATE imports SET previewed_at = NULL, preview_counts = NULL, outcome = NULL, phase = NULL WHERE id = $1`, id); err != nil {
 			return fmt.Errorf("imports: reset preview: %w", err)
 		}
-		imp, err = s.get(ctx, tx, p.OrgID, id)
-		return err
+		if imp, err = s.get(ctx, tx, p.OrgID, id); err != nil {
+			return err
+		}
+		return s.audit(ctx, tx, imp, "import.update", map[string]any{"mapping": mappingTargets(newMapping), "options": o,
+			"encoding": sn.encoding, "delimiter": sn.delimiter, "headerRow": headerRow})
 	})
 	return imp, err
+}
+
+// mappingTargets is a mapping as the audit trail keeps it: header → target.
+func mappingTargets(m []ColumnMapping) map[string]string {
+	out := make(map[string]string, len(m))
+	for _, c := range m {
+		out[fmt.Sprintf("%d:%s", c.Column, c.Header)] = c.Field
+	}
+	return out
 }
 
 // completeMapping fills headers in and lists unmentioned columns as none.

@@ -74,9 +74,12 @@ type stagedRow struct {
 	times           map[string]*time.Time
 }
 
+// cell returns a column's value. A cell an export (or a spreadsheet user)
+// neutralised against formula injection — "'=SUM(A1)", "'+41…" — reads as
+// the value it protects, so an exported file imports back unchanged.
 func (c *checker) cell(cells []string, col int) string {
 	if col < len(cells) {
-		return strings.TrimSpace(cells[col])
+		return strings.TrimSpace(csvin.Unneutralise(strings.TrimSpace(cells[col])))
 	}
 	return ""
 }
