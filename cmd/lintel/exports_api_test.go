@@ -595,6 +595,8 @@ func TestRoundTripExportThenSyncImportChangesNothing(t *testing.T) {
 	admin.do(`mutation($id: ID!) { updateRecord(id: $id, version: 1, input: {fields: [{key: "grade", value: "-0.5"}]}) { id } }`, vars{"id": byHand[2]}).requireOK(t)
 	for _, rid := range []string{byHand[2]} {
 		admin.do(`mutation($id: ID!) { suspendRecord(id: $id) { id } }`, vars{"id": rid}).requireOK(t)
+		// Archived records are exported too, and come back archived.
+		admin.do(`mutation($id: ID!) { archiveRecord(id: $id) { id } }`, vars{"id": rid}).requireOK(t)
 	}
 	total := bulk + len(byHand)
 	before := recordVersions(t, s, tid)

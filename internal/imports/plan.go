@@ -202,11 +202,10 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 	if opts.Overwrite == KeepExisting {
 		fieldsNew = `r.fields || COALESCE((SELECT jsonb_object_agg(e.key, e.value) FROM jsonb_each(s.fields) e WHERE e.key = ANY(u.keys) AND NOT (r.fields ? e.key)), '{}')`
 	}
+	// A row never changes a record's status: suspending, archiving and
+	// restoring are operators' decisions (SYNC archives only the records
+	// missing from the file), so an exported file imports back unchanged.
 	newStatus := "r.status"
-	if opts.Mode == Sync {
-		// The file is the whole truth: a record it names is active.
-		newStatus = "CASE WHEN r.status = 'ARCHIVED' THEN 'ACTIVE' ELSE r.status END"
-	}
 	previewJoin, previewVersion := "", "NULL::int"
 	if checkPreview {
 		previewJoin = "LEFT JOIN import_rows pv ON pv.import_id = $2 AND pv.kind = 'PREVIEW' AND pv.seq = s.line"
