@@ -63,12 +63,6 @@ Exit codes:
   4  the export ran but ended FAILED on the server
 `
 
-// filterFlag collects repeated --filter KEY=VALUE values.
-type filterFlag []string
-
-func (f *filterFlag) String() string     { return strings.Join(*f, ", ") }
-func (f *filterFlag) Set(v string) error { *f = append(*f, v); return nil }
-
 // exportArgs is a parsed `lintel export` command line.
 type exportArgs struct {
 	server, token, email, password string
@@ -117,7 +111,7 @@ func parseExportArgs(args []string, stderr io.Writer, getenv func(string) string
 	fs.StringVar(&a.email, "email", getenv("LINTEL_EMAIL"), "")
 	fs.StringVar(&a.password, "password", getenv("LINTEL_PASSWORD"), "")
 	fs.StringVar(&a.template, "template", "", "")
-	var filters filterFlag
+	var filters repeatedFlag
 	fs.Var(&filters, "filter", "")
 	columns := fs.String("columns", "", "")
 	fs.BoolVar(&a.listColumns, "list-columns", false, "")

@@ -83,11 +83,12 @@ Exit codes:
   4  the import ran but ended FAILED or CANCELLED on the server
 `
 
-// mapFlag collects repeated --map "Header=field" values.
-type mapFlag []string
+// repeatedFlag collects the values of a flag given several times, such as
+// --map "Header=field" or --filter KEY=VALUE.
+type repeatedFlag []string
 
-func (m *mapFlag) String() string     { return strings.Join(*m, ", ") }
-func (m *mapFlag) Set(v string) error { *m = append(*m, v); return nil }
+func (r *repeatedFlag) String() string     { return strings.Join(*r, ", ") }
+func (r *repeatedFlag) Set(v string) error { *r = append(*r, v); return nil }
 
 // importArgs is a parsed `lintel import` command line.
 type importArgs struct {
@@ -137,7 +138,7 @@ func parseImportArgs(args []string, stderr io.Writer, getenv func(string) string
 	encoding := fs.String("encoding", "", "")
 	delimiter := fs.String("delimiter", "", "")
 	headerRow := fs.Int("header-row", 0, "")
-	var maps mapFlag
+	var maps repeatedFlag
 	fs.Var(&maps, "map", "")
 	fs.BoolVar(&a.yes, "yes", false, "")
 	fs.BoolVar(&a.yes, "y", false, "")
