@@ -65,11 +65,11 @@ Exit codes:
 
 // exportArgs is a parsed `lintel export` command line.
 type exportArgs struct {
-	server, token, email, password string
-	template, output               string
-	filter                         map[string]any // RecordFilter
-	columns                        []string       // nil: all
-	bom, listColumns               bool
+	apiAccess
+	template, output string
+	filter           map[string]any // RecordFilter
+	columns          []string       // nil: all
+	bom, listColumns bool
 }
 
 func exportUsageError(format string, args ...any) error {
@@ -106,10 +106,7 @@ func parseExportArgs(args []string, stderr io.Writer, getenv func(string) string
 	fs := flag.NewFlagSet("lintel export", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a := &exportArgs{filter: map[string]any{}}
-	fs.StringVar(&a.server, "server", getenv("LINTEL_SERVER"), "")
-	fs.StringVar(&a.token, "token", getenv("LINTEL_TOKEN"), "")
-	fs.StringVar(&a.email, "email", getenv("LINTEL_EMAIL"), "")
-	fs.StringVar(&a.password, "password", getenv("LINTEL_PASSWORD"), "")
+	a.apiAccess.bind(fs, getenv)
 	fs.StringVar(&a.template, "template", "", "")
 	var filters repeatedFlag
 	fs.Var(&filters, "filter", "")

@@ -83,6 +83,21 @@ Exit codes:
   4  the import ran but ended FAILED or CANCELLED on the server
 `
 
+// apiAccess is how a command reaches a running server: its URL and a
+// token, or an operator's e-mail and password to log in with.
+type apiAccess struct {
+	server, token, email, password string
+}
+
+// bind registers the --server, --token, --email and --password flags,
+// defaulting to their LINTEL_* environment variables.
+func (a *apiAccess) bind(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&a.server, "server", getenv("LINTEL_SERVER"), "")
+	fs.StringVar(&a.token, "token", getenv("LINTEL_TOKEN"), "")
+	fs.StringVar(&a.email, "email", getenv("LINTEL_EMAIL"), "")
+	fs.StringVar(&a.password, "password", getenv("LINTEL_PASSWORD"), "")
+}
+
 // repeatedFlag collects the values of a flag given several times, such as
 // --map "Header=field" or --filter KEY=VALUE.
 type repeatedFlag []string
@@ -92,13 +107,13 @@ func (r *repeatedFlag) Set(v string) error { *r = append(*r, v); return nil }
 
 // importArgs is a parsed `lintel import` command line.
 type importArgs struct {
-	server, token, email, password string
-	template, file                 string
-	options                        map[string]any // ImportOptionsInput
-	maps                           []mapSpec
-	yes                            bool
-	results                        string
-	syncMode, skipInvalid          bool
+	apiAccess
+	template, file        string
+	options               map[string]any // ImportOptionsInput
+	maps                  []mapSpec
+	yes                   bool
+	results               string
+	syncMode, skipInvalid bool
 }
 
 // mapSpec is one --map: the column headed header goes to field ("" = none).
@@ -125,10 +140,7 @@ func parseImportArgs(args []string, stderr io.Writer, getenv func(string) string
 	fs := flag.NewFlagSet("lintel import", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	a := &importArgs{options: map[string]any{}}
-	fs.StringVar(&a.server, "server", getenv("LINTEL_SERVER"), "")
-	fs.StringVar(&a.token, "token", getenv("LINTEL_TOKEN"), "")
-	fs.StringVar(&a.email, "email", getenv("LINTEL_EMAIL"), "")
-	fs.StringVar(&a.password, "password", getenv("LINTEL_PASSWORD"), "")
+	a.apiAccess.bind(fs, getenv)
 	fs.StringVar(&a.template, "template", "", "")
 	mode := fs.String("mode", "", "")
 	missing := fs.String("missing", "", "")
