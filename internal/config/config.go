@@ -41,6 +41,16 @@ type Config struct {
 	AuditRetention       time.Duration
 	BootstrapOrg         string
 	BootstrapEmail       string
+	MasterKey            string
+	PublicURL            string
+	InvitationTTL        time.Duration
+	CredentialTTL        time.Duration
+	SMTPAddr             string
+	SMTPTLS              string // "starttls", "tls" or "none"
+	SMTPUsername         string
+	SMTPPassword         string
+	SMTPFrom             string
+	SMTPCAFile           string
 }
 
 // Option describes one setting for flags, environment and documentation.
@@ -113,6 +123,16 @@ var Options = []Option{
 	{"audit-retention", "LINTEL_AUDIT_RETENTION", "0", "delete audit events this long after they happen; 0 keeps them forever", duration(func(c *Config) *time.Duration { return &c.AuditRetention })},
 	{"bootstrap-org", "LINTEL_BOOTSTRAP_ORG", "Default organisation", "name of the organisation created on first start", str(func(c *Config) *string { return &c.BootstrapOrg })},
 	{"bootstrap-email", "LINTEL_BOOTSTRAP_EMAIL", "admin@lintel.local", "e-mail of the admin created on first start", str(func(c *Config) *string { return &c.BootstrapEmail })},
+	{"master-key", "LINTEL_MASTER_KEY", "", "base64 32-byte key sealing credential issuing keys and pending e-mail secrets; empty uses DATA/master-key (created once) with the embedded database and is an error with an external one", str(func(c *Config) *string { return &c.MasterKey })},
+	{"public-url", "LINTEL_PUBLIC_URL", "", "base URL cardholders' phones reach this service at (invitation links, credential issuer); empty means http://ADDR", str(func(c *Config) *string { return &c.PublicURL })},
+	{"invitation-ttl", "LINTEL_INVITATION_TTL", "168h", "how long an invitation link works", duration(func(c *Config) *time.Duration { return &c.InvitationTTL })},
+	{"credential-ttl", "LINTEL_CREDENTIAL_TTL", "8760h", "longest lifetime of a mobile credential (never past the record's expiry)", duration(func(c *Config) *time.Duration { return &c.CredentialTTL })},
+	{"smtp-addr", "LINTEL_SMTP_ADDR", "", "SMTP server host:port; empty keeps e-mail in the outbox (see lintel outbox) and logs invitation links", str(func(c *Config) *string { return &c.SMTPAddr })},
+	{"smtp-tls", "LINTEL_SMTP_TLS", "starttls", "starttls (required), tls (implicit TLS, port 465) or none (loopback servers only)", str(func(c *Config) *string { return &c.SMTPTLS })},
+	{"smtp-username", "LINTEL_SMTP_USERNAME", "", "SMTP AUTH user name; empty sends without AUTH", str(func(c *Config) *string { return &c.SMTPUsername })},
+	{"smtp-password", "LINTEL_SMTP_PASSWORD", "", "SMTP AUTH password", str(func(c *Config) *string { return &c.SMTPPassword })},
+	{"smtp-from", "LINTEL_SMTP_FROM", "Lintel <no-reply@lintel.local>", "From address of e-mail", str(func(c *Config) *string { return &c.SMTPFrom })},
+	{"smtp-ca-file", "LINTEL_SMTP_CA_FILE", "", "PEM file of CA certificates trusted for the SMTP server, in addition to the system's", str(func(c *Config) *string { return &c.SMTPCAFile })},
 }
 
 // Load parses args (without the subcommand) over the environment over the
@@ -145,7 +165,41 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 	if c.ExportRetention < 0 || c.AuditRetention < 0 {
 		return nil, nil, fmt.Errorf("--export-retention and --audit-retention must not be negative")
 	}
+	switch c.SMTPTLS {
+	case "starttls", "tls", "none":
+	default:
+		return nil, nil, fmt.Errorf("--smtp-tls / LINTEL_SMTP_TLS: must be starttls, tls or none")
+	}
+	if c.InvitationTTL <= 0 || c.CredentialTTL <= 0 {
+		return nil, nil, fmt.Errorf("--invitation-ttl and --credential-ttl must be positive")
+	}
+	if _, err := c.MasterKeyBytes(); err != nil {
+		return nil, nil, err
+	}
 	return c, fs.Args(), nil
+}
+
+// MasterKeyBytes decodes the configured master key; nil when none is set.
+func (c *Config) MasterKeyBytes() ([]byte, error) {
+	if c.MasterKey == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(c.MasterKey)
+	if err != nil {
+		return nil, fmt.Errorf("LINTEL_MASTER_KEY is not base64: %w", err)
+	}
+	if len(k) != 32 {
+		return nil, fmt.Errorf("LINTEL_MASTER_KEY must decode to exactly 32 bytes, got %d", len(k))
+	}
+	return k, nil
+}
+
+// BaseURL is where phones reach this service, without a trailing slash.
+func (c *Config) BaseURL() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return "http://" + c.Addr
 }
 
 // FromEnv loads with no flags, from the process environment.
