@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 
@@ -10,6 +11,7 @@ import (
 
 	"github.com/lintel/lintel/graph/model"
 	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/barcodes"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -144,4 +146,17 @@ func (r *Resolver) readPhoto(_ context.Context, up *graphql.Upload) (*records.Ph
 		return nil, apperr.Validation(apperr.FieldError{Path: "photo", Reason: fmt.Sprintf("is larger than %d bytes", limit)})
 	}
 	return &records.Photo{Data: data}, nil
+}
+
+// barcodeDataURL renders a barcode value as a data:image/png URL; size 0
+// is the default width, others must be 64–2048 pixels.
+func barcodeDataURL(sym templates.Symbology, value string, size int) (string, error) {
+	if size != 0 && (size < 64 || size > 2048) {
+		return "", apperr.Validation(apperr.FieldError{Path: "size", Reason: "must be from 64 to 2048 pixels"})
+	}
+	png, err := barcodes.Render(string(sym), value, size)
+	if err != nil {
+		return "", apperr.New(apperr.FailedPrecondition, "the barcode value cannot be rendered in %s: %v", sym, err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), nil
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/lintel/lintel/internal/cardid"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
+	"github.com/lintel/lintel/internal/invitations"
+	"github.com/lintel/lintel/internal/outbox"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 	gqlparser "github.com/vektah/gqlparser/v2"
@@ -41,15 +43,20 @@ type ResolverRoot interface {
 	AuditEvent() AuditEventResolver
 	CardRecord() CardRecordResolver
 	CardRecordConnection() CardRecordConnectionResolver
+	CodeVerification() CodeVerificationResolver
 	Export() ExportResolver
 	Import() ImportResolver
 	ImportPreview() ImportPreviewResolver
 	ImportRow() ImportRowResolver
 	Mutation() MutationResolver
 	Operator() OperatorResolver
+	OutboxConnection() OutboxConnectionResolver
 	Query() QueryResolver
 	RecordChange() RecordChangeResolver
+	Revocation() RevocationResolver
 	Subscription() SubscriptionResolver
+	WalletCard() WalletCardResolver
+	WalletInvitation() WalletInvitationResolver
 }
 
 type DirectiveRoot struct {
@@ -95,8 +102,15 @@ type ComplexityRoot struct {
 		RefreshTokenExpiresAt func(childComplexity int) int
 	}
 
+	CardFieldValue struct {
+		Label func(childComplexity int) int
+		Value func(childComplexity int) int
+	}
+
 	CardRecord struct {
 		ArchivedAt        func(childComplexity int) int
+		Barcode           func(childComplexity int, size *int) int
+		BarcodeURL        func(childComplexity int) int
 		BarcodeValue      func(childComplexity int) int
 		CardID            func(childComplexity int) int
 		CreatedAt         func(childComplexity int) int
@@ -140,6 +154,15 @@ type ComplexityRoot struct {
 		UniqueIdentifierKind func(childComplexity int) int
 		UpdatedAt            func(childComplexity int) int
 		Version              func(childComplexity int) int
+	}
+
+	CodeVerification struct {
+		CardID   func(childComplexity int) int
+		CodeTime func(childComplexity int) int
+		Detail   func(childComplexity int) int
+		Reason   func(childComplexity int) int
+		Record   func(childComplexity int) int
+		Valid    func(childComplexity int) int
 	}
 
 	ColumnMapping struct {
@@ -294,7 +317,9 @@ type ComplexityRoot struct {
 		MatchOn          func(childComplexity int) int
 		MissingAction    func(childComplexity int) int
 		Mode             func(childComplexity int) int
+		NotifyRemoved    func(childComplexity int) int
 		Overwrite        func(childComplexity int) int
+		SendInvitations  func(childComplexity int) int
 		UpdateFields     func(childComplexity int) int
 	}
 
@@ -343,28 +368,41 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	IssuedCredential struct {
+		Card              func(childComplexity int) int
+		CodeWindowSeconds func(childComplexity int) int
+		Credential        func(childComplexity int) int
+		ExpiresAt         func(childComplexity int) int
+	}
+
 	Mutation struct {
-		AddRecord          func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
-		ArchiveRecord      func(childComplexity int, id string) int
-		CancelImport       func(childComplexity int, id string) int
-		CreateImport       func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
-		CreateTemplate     func(childComplexity int, input model.TemplateInput) int
-		DeleteRecord       func(childComplexity int, id string) int
-		LockFields         func(childComplexity int, id string, fields []string) int
-		Login              func(childComplexity int, email string, password string) int
-		Logout             func(childComplexity int, refreshToken string) int
-		RefreshToken       func(childComplexity int, refreshToken string) int
-		RestoreRecord      func(childComplexity int, id string) int
-		ResumeRecord       func(childComplexity int, id string) int
-		StartAuditExport   func(childComplexity int, filter *model.AuditEventFilter, options *model.ExportOptionsInput) int
-		StartExport        func(childComplexity int, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) int
-		StartImport        func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
-		SuspendRecord      func(childComplexity int, id string) int
-		UnlockFields       func(childComplexity int, id string, fields []string) int
-		UpdateImport       func(childComplexity int, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) int
-		UpdateRecord       func(childComplexity int, id string, version int, input model.RecordPatch, photo *graphql.Upload) int
-		UpdateTemplate     func(childComplexity int, id string, input model.TemplateInput, dropFieldData *bool) int
-		UploadImportPhotos func(childComplexity int, importID string, zip graphql.Upload) int
+		AddRecord            func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
+		ArchiveRecord        func(childComplexity int, id string) int
+		CancelImport         func(childComplexity int, id string) int
+		CreateImport         func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
+		CreateTemplate       func(childComplexity int, input model.TemplateInput) int
+		DeleteRecord         func(childComplexity int, id string) int
+		InviteRecord         func(childComplexity int, id string) int
+		InviteRecords        func(childComplexity int, templateID string, filter *model.RecordFilter) int
+		LockFields           func(childComplexity int, id string, fields []string) int
+		Login                func(childComplexity int, email string, password string) int
+		Logout               func(childComplexity int, refreshToken string) int
+		RedeemInvitation     func(childComplexity int, token string, uniqueIdentifier string, answers []string, devicePublicKey string) int
+		RefreshToken         func(childComplexity int, refreshToken string) int
+		ResetCredential      func(childComplexity int, recordID string) int
+		RestoreRecord        func(childComplexity int, id string) int
+		ResumeRecord         func(childComplexity int, id string) int
+		RotateIssuingKey     func(childComplexity int) int
+		StartAuditExport     func(childComplexity int, filter *model.AuditEventFilter, options *model.ExportOptionsInput) int
+		StartExport          func(childComplexity int, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) int
+		StartImport          func(childComplexity int, id string, confirm *model.ImportConfirmInput) int
+		SuspendRecord        func(childComplexity int, id string) int
+		UnlockFields         func(childComplexity int, id string, fields []string) int
+		UpdateImport         func(childComplexity int, id string, mapping []model.ColumnMappingInput, options *model.ImportOptionsInput) int
+		UpdateRecord         func(childComplexity int, id string, version int, input model.RecordPatch, photo *graphql.Upload) int
+		UpdateTemplate       func(childComplexity int, id string, input model.TemplateInput, dropFieldData *bool) int
+		UploadImportPhotos   func(childComplexity int, importID string, zip graphql.Upload) int
+		VerifyCredentialCode func(childComplexity int, code string) int
 	}
 
 	Operator struct {
@@ -378,6 +416,26 @@ type ComplexityRoot struct {
 	Organisation struct {
 		ID   func(childComplexity int) int
 		Name func(childComplexity int) int
+	}
+
+	OutboxConnection struct {
+		EndCursor func(childComplexity int) int
+		HasNext   func(childComplexity int) int
+		Items     func(childComplexity int) int
+	}
+
+	OutboxMessage struct {
+		Attempts  func(childComplexity int) int
+		CreatedAt func(childComplexity int) int
+		ID        func(childComplexity int) int
+		Kind      func(childComplexity int) int
+		LastError func(childComplexity int) int
+		Recipient func(childComplexity int) int
+		RecordID  func(childComplexity int) int
+		SentAt    func(childComplexity int) int
+		Status    func(childComplexity int) int
+		Subject   func(childComplexity int) int
+		Text      func(childComplexity int) int
 	}
 
 	PageInfo struct {
@@ -398,25 +456,42 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		AuditEvents   func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
-		ExampleCSV    func(childComplexity int, templateID string) int
-		Export        func(childComplexity int, id string) int
-		ExportColumns func(childComplexity int, templateID string) int
-		Exports       func(childComplexity int, templateID *string, kind *exports.Kind, first *int, after *string) int
-		Import        func(childComplexity int, id string) int
-		Imports       func(childComplexity int, templateID *string, first *int, after *string) int
-		Me            func(childComplexity int) int
-		PreviewImport func(childComplexity int, id string, invalidFirst *int, invalidAfter *string) int
-		Record        func(childComplexity int, id string) int
-		Records       func(childComplexity int, templateID string, filter *model.RecordFilter, orderBy *model.RecordOrder, first *int, after *string, last *int, before *string) int
-		Template      func(childComplexity int, id string) int
-		Templates     func(childComplexity int) int
+		AuditEvents      func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
+		ExampleCSV       func(childComplexity int, templateID string) int
+		Export           func(childComplexity int, id string) int
+		ExportColumns    func(childComplexity int, templateID string) int
+		Exports          func(childComplexity int, templateID *string, kind *exports.Kind, first *int, after *string) int
+		Import           func(childComplexity int, id string) int
+		Imports          func(childComplexity int, templateID *string, first *int, after *string) int
+		Me               func(childComplexity int) int
+		Outbox           func(childComplexity int, first *int, after *string) int
+		PreviewImport    func(childComplexity int, id string, invalidFirst *int, invalidAfter *string) int
+		Record           func(childComplexity int, id string) int
+		Records          func(childComplexity int, templateID string, filter *model.RecordFilter, orderBy *model.RecordOrder, first *int, after *string, last *int, before *string) int
+		Revocations      func(childComplexity int, since *string, first *int) int
+		Template         func(childComplexity int, id string) int
+		Templates        func(childComplexity int) int
+		WalletInvitation func(childComplexity int, token string) int
 	}
 
 	RecordChange struct {
 		Kind     func(childComplexity int) int
 		Record   func(childComplexity int) int
 		RecordID func(childComplexity int) int
+	}
+
+	Revocation struct {
+		CredentialExpiresAt func(childComplexity int) int
+		CredentialID        func(childComplexity int) int
+		Reason              func(childComplexity int) int
+		RecordID            func(childComplexity int) int
+		RevokedAt           func(childComplexity int) int
+	}
+
+	RevocationPage struct {
+		Cursor  func(childComplexity int) int
+		HasMore func(childComplexity int) int
+		Items   func(childComplexity int) int
 	}
 
 	RowError struct {
@@ -442,6 +517,28 @@ type ComplexityRoot struct {
 		Side      func(childComplexity int) int
 		Type      func(childComplexity int) int
 	}
+
+	WalletCard struct {
+		BarcodeImage func(childComplexity int) int
+		BarcodeValue func(childComplexity int) int
+		CardID       func(childComplexity int) int
+		FrontFields  func(childComplexity int) int
+		Organisation func(childComplexity int) int
+		Photo        func(childComplexity int) int
+		Symbology    func(childComplexity int) int
+		TemplateName func(childComplexity int) int
+	}
+
+	WalletInvitation struct {
+		AttemptsLeft          func(childComplexity int) int
+		ExpiresAt             func(childComplexity int) int
+		FrontFields           func(childComplexity int) int
+		Organisation          func(childComplexity int) int
+		PhotoURL              func(childComplexity int) int
+		SecurityQuestions     func(childComplexity int) int
+		TemplateName          func(childComplexity int) int
+		UniqueIdentifierLabel func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -461,9 +558,15 @@ type CardRecordResolver interface {
 	Field(ctx context.Context, obj *records.Record, key string) (*string, error)
 
 	PhotoURL(ctx context.Context, obj *records.Record) (*string, error)
+
+	Barcode(ctx context.Context, obj *records.Record, size *int) (string, error)
+	BarcodeURL(ctx context.Context, obj *records.Record) (string, error)
 }
 type CardRecordConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error)
+}
+type CodeVerificationResolver interface {
+	Record(ctx context.Context, obj *invitations.CodeCheck) (*records.Record, error)
 }
 type ExportResolver interface {
 	Template(ctx context.Context, obj *exports.Export) (*templates.Template, error)
@@ -511,9 +614,18 @@ type MutationResolver interface {
 	CancelImport(ctx context.Context, id string) (*imports.Import, error)
 	StartExport(ctx context.Context, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) (*exports.Export, error)
 	StartAuditExport(ctx context.Context, filter *model.AuditEventFilter, options *model.ExportOptionsInput) (*exports.Export, error)
+	InviteRecord(ctx context.Context, id string) (*records.Record, error)
+	InviteRecords(ctx context.Context, templateID string, filter *model.RecordFilter) (int, error)
+	ResetCredential(ctx context.Context, recordID string) (*records.Record, error)
+	RotateIssuingKey(ctx context.Context) (string, error)
+	RedeemInvitation(ctx context.Context, token string, uniqueIdentifier string, answers []string, devicePublicKey string) (*invitations.Issued, error)
+	VerifyCredentialCode(ctx context.Context, code string) (*invitations.CodeCheck, error)
 }
 type OperatorResolver interface {
 	Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error)
+}
+type OutboxConnectionResolver interface {
+	EndCursor(ctx context.Context, obj *outbox.Page) (*string, error)
 }
 type QueryResolver interface {
 	Me(ctx context.Context) (*auth.Operator, error)
@@ -529,14 +641,26 @@ type QueryResolver interface {
 	Exports(ctx context.Context, templateID *string, kind *exports.Kind, first *int, after *string) (*model.ExportConnection, error)
 	Export(ctx context.Context, id string) (*exports.Export, error)
 	AuditEvents(ctx context.Context, filter *model.AuditEventFilter, first *int, after *string) (*model.AuditEventConnection, error)
+	WalletInvitation(ctx context.Context, token string) (*invitations.Preview, error)
+	Outbox(ctx context.Context, first *int, after *string) (*outbox.Page, error)
+	Revocations(ctx context.Context, since *string, first *int) (*invitations.RevocationPage, error)
 }
 type RecordChangeResolver interface {
 	Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error)
+}
+type RevocationResolver interface {
+	Reason(ctx context.Context, obj *invitations.Revocation) (model.RevocationReason, error)
 }
 type SubscriptionResolver interface {
 	RecordChanged(ctx context.Context, templateID string) (<-chan *model.RecordChange, error)
 	ImportProgress(ctx context.Context, id string) (<-chan *imports.Progress, error)
 	ExportProgress(ctx context.Context, id string) (<-chan *exports.Progress, error)
+}
+type WalletCardResolver interface {
+	Photo(ctx context.Context, obj *invitations.Card) (*string, error)
+}
+type WalletInvitationResolver interface {
+	PhotoURL(ctx context.Context, obj *invitations.Preview) (*string, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -700,12 +824,42 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.AuthPayload.RefreshTokenExpiresAt(childComplexity), true
 
+	case "CardFieldValue.label":
+		if e.ComplexityRoot.CardFieldValue.Label == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardFieldValue.Label(childComplexity), true
+	case "CardFieldValue.value":
+		if e.ComplexityRoot.CardFieldValue.Value == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardFieldValue.Value(childComplexity), true
+
 	case "CardRecord.archivedAt":
 		if e.ComplexityRoot.CardRecord.ArchivedAt == nil {
 			break
 		}
 
 		return e.ComplexityRoot.CardRecord.ArchivedAt(childComplexity), true
+	case "CardRecord.barcode":
+		if e.ComplexityRoot.CardRecord.Barcode == nil {
+			break
+		}
+
+		args, err := ec.field_CardRecord_barcode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.CardRecord.Barcode(childComplexity, args["size"].(*int)), true
+	case "CardRecord.barcodeUrl":
+		if e.ComplexityRoot.CardRecord.BarcodeURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CardRecord.BarcodeURL(childComplexity), true
 	case "CardRecord.barcodeValue":
 		if e.ComplexityRoot.CardRecord.BarcodeValue == nil {
 			break
@@ -918,6 +1072,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CardTemplate.Version(childComplexity), true
+
+	case "CodeVerification.cardId":
+		if e.ComplexityRoot.CodeVerification.CardID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.CardID(childComplexity), true
+	case "CodeVerification.codeTime":
+		if e.ComplexityRoot.CodeVerification.CodeTime == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.CodeTime(childComplexity), true
+	case "CodeVerification.detail":
+		if e.ComplexityRoot.CodeVerification.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Detail(childComplexity), true
+	case "CodeVerification.reason":
+		if e.ComplexityRoot.CodeVerification.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Reason(childComplexity), true
+	case "CodeVerification.record":
+		if e.ComplexityRoot.CodeVerification.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Record(childComplexity), true
+	case "CodeVerification.valid":
+		if e.ComplexityRoot.CodeVerification.Valid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeVerification.Valid(childComplexity), true
 
 	case "ColumnMapping.column":
 		if e.ComplexityRoot.ColumnMapping.Column == nil {
@@ -1575,12 +1766,24 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ImportOptions.Mode(childComplexity), true
+	case "ImportOptions.notifyRemoved":
+		if e.ComplexityRoot.ImportOptions.NotifyRemoved == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.NotifyRemoved(childComplexity), true
 	case "ImportOptions.overwrite":
 		if e.ComplexityRoot.ImportOptions.Overwrite == nil {
 			break
 		}
 
 		return e.ComplexityRoot.ImportOptions.Overwrite(childComplexity), true
+	case "ImportOptions.sendInvitations":
+		if e.ComplexityRoot.ImportOptions.SendInvitations == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ImportOptions.SendInvitations(childComplexity), true
 	case "ImportOptions.updateFields":
 		if e.ComplexityRoot.ImportOptions.UpdateFields == nil {
 			break
@@ -1756,6 +1959,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ImportRowEdge.Node(childComplexity), true
 
+	case "IssuedCredential.card":
+		if e.ComplexityRoot.IssuedCredential.Card == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedCredential.Card(childComplexity), true
+	case "IssuedCredential.codeWindowSeconds":
+		if e.ComplexityRoot.IssuedCredential.CodeWindowSeconds == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedCredential.CodeWindowSeconds(childComplexity), true
+	case "IssuedCredential.credential":
+		if e.ComplexityRoot.IssuedCredential.Credential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedCredential.Credential(childComplexity), true
+	case "IssuedCredential.expiresAt":
+		if e.ComplexityRoot.IssuedCredential.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuedCredential.ExpiresAt(childComplexity), true
+
 	case "Mutation.addRecord":
 		if e.ComplexityRoot.Mutation.AddRecord == nil {
 			break
@@ -1822,6 +2050,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.inviteRecord":
+		if e.ComplexityRoot.Mutation.InviteRecord == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteRecord_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.inviteRecords":
+		if e.ComplexityRoot.Mutation.InviteRecords == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_inviteRecords_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.InviteRecords(childComplexity, args["templateId"].(string), args["filter"].(*model.RecordFilter)), true
 	case "Mutation.lockFields":
 		if e.ComplexityRoot.Mutation.LockFields == nil {
 			break
@@ -1855,6 +2105,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.Logout(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.redeemInvitation":
+		if e.ComplexityRoot.Mutation.RedeemInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_redeemInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RedeemInvitation(childComplexity, args["token"].(string), args["uniqueIdentifier"].(string), args["answers"].([]string), args["devicePublicKey"].(string)), true
 	case "Mutation.refreshToken":
 		if e.ComplexityRoot.Mutation.RefreshToken == nil {
 			break
@@ -1866,6 +2127,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.resetCredential":
+		if e.ComplexityRoot.Mutation.ResetCredential == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_resetCredential_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ResetCredential(childComplexity, args["recordId"].(string)), true
 	case "Mutation.restoreRecord":
 		if e.ComplexityRoot.Mutation.RestoreRecord == nil {
 			break
@@ -1888,6 +2160,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResumeRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.rotateIssuingKey":
+		if e.ComplexityRoot.Mutation.RotateIssuingKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Mutation.RotateIssuingKey(childComplexity), true
 	case "Mutation.startAuditExport":
 		if e.ComplexityRoot.Mutation.StartAuditExport == nil {
 			break
@@ -1987,6 +2265,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UploadImportPhotos(childComplexity, args["importId"].(string), args["zip"].(graphql.Upload)), true
+	case "Mutation.verifyCredentialCode":
+		if e.ComplexityRoot.Mutation.VerifyCredentialCode == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_verifyCredentialCode_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.VerifyCredentialCode(childComplexity, args["code"].(string)), true
 
 	case "Operator.email":
 		if e.ComplexityRoot.Operator.Email == nil {
@@ -2031,6 +2320,92 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Organisation.Name(childComplexity), true
+
+	case "OutboxConnection.endCursor":
+		if e.ComplexityRoot.OutboxConnection.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxConnection.EndCursor(childComplexity), true
+	case "OutboxConnection.hasNextPage":
+		if e.ComplexityRoot.OutboxConnection.HasNext == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxConnection.HasNext(childComplexity), true
+	case "OutboxConnection.nodes":
+		if e.ComplexityRoot.OutboxConnection.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxConnection.Items(childComplexity), true
+
+	case "OutboxMessage.attempts":
+		if e.ComplexityRoot.OutboxMessage.Attempts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Attempts(childComplexity), true
+	case "OutboxMessage.createdAt":
+		if e.ComplexityRoot.OutboxMessage.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.CreatedAt(childComplexity), true
+	case "OutboxMessage.id":
+		if e.ComplexityRoot.OutboxMessage.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.ID(childComplexity), true
+	case "OutboxMessage.kind":
+		if e.ComplexityRoot.OutboxMessage.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Kind(childComplexity), true
+	case "OutboxMessage.lastError":
+		if e.ComplexityRoot.OutboxMessage.LastError == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.LastError(childComplexity), true
+	case "OutboxMessage.recipient":
+		if e.ComplexityRoot.OutboxMessage.Recipient == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Recipient(childComplexity), true
+	case "OutboxMessage.recordId":
+		if e.ComplexityRoot.OutboxMessage.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.RecordID(childComplexity), true
+	case "OutboxMessage.sentAt":
+		if e.ComplexityRoot.OutboxMessage.SentAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.SentAt(childComplexity), true
+	case "OutboxMessage.status":
+		if e.ComplexityRoot.OutboxMessage.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Status(childComplexity), true
+	case "OutboxMessage.subject":
+		if e.ComplexityRoot.OutboxMessage.Subject == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Subject(childComplexity), true
+	case "OutboxMessage.text":
+		if e.ComplexityRoot.OutboxMessage.Text == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OutboxMessage.Text(childComplexity), true
 
 	case "PageInfo.endCursor":
 		if e.ComplexityRoot.PageInfo.EndCursor == nil {
@@ -2167,6 +2542,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Me(childComplexity), true
+	case "Query.outbox":
+		if e.ComplexityRoot.Query.Outbox == nil {
+			break
+		}
+
+		args, err := ec.field_Query_outbox_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Outbox(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.previewImport":
 		if e.ComplexityRoot.Query.PreviewImport == nil {
 			break
@@ -2200,6 +2586,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Records(childComplexity, args["templateId"].(string), args["filter"].(*model.RecordFilter), args["orderBy"].(*model.RecordOrder), args["first"].(*int), args["after"].(*string), args["last"].(*int), args["before"].(*string)), true
+	case "Query.revocations":
+		if e.ComplexityRoot.Query.Revocations == nil {
+			break
+		}
+
+		args, err := ec.field_Query_revocations_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.Revocations(childComplexity, args["since"].(*string), args["first"].(*int)), true
 	case "Query.template":
 		if e.ComplexityRoot.Query.Template == nil {
 			break
@@ -2217,6 +2614,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Templates(childComplexity), true
+	case "Query.walletInvitation":
+		if e.ComplexityRoot.Query.WalletInvitation == nil {
+			break
+		}
+
+		args, err := ec.field_Query_walletInvitation_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.WalletInvitation(childComplexity, args["token"].(string)), true
 
 	case "RecordChange.kind":
 		if e.ComplexityRoot.RecordChange.Kind == nil {
@@ -2236,6 +2644,56 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.RecordChange.RecordID(childComplexity), true
+
+	case "Revocation.credentialExpiresAt":
+		if e.ComplexityRoot.Revocation.CredentialExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revocation.CredentialExpiresAt(childComplexity), true
+	case "Revocation.credentialId":
+		if e.ComplexityRoot.Revocation.CredentialID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revocation.CredentialID(childComplexity), true
+	case "Revocation.reason":
+		if e.ComplexityRoot.Revocation.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revocation.Reason(childComplexity), true
+	case "Revocation.recordId":
+		if e.ComplexityRoot.Revocation.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revocation.RecordID(childComplexity), true
+	case "Revocation.revokedAt":
+		if e.ComplexityRoot.Revocation.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Revocation.RevokedAt(childComplexity), true
+
+	case "RevocationPage.cursor":
+		if e.ComplexityRoot.RevocationPage.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevocationPage.Cursor(childComplexity), true
+	case "RevocationPage.hasMore":
+		if e.ComplexityRoot.RevocationPage.HasMore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevocationPage.HasMore(childComplexity), true
+	case "RevocationPage.items":
+		if e.ComplexityRoot.RevocationPage.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RevocationPage.Items(childComplexity), true
 
 	case "RowError.column":
 		if e.ComplexityRoot.RowError.Column == nil {
@@ -2344,6 +2802,104 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.TemplateField.Type(childComplexity), true
+
+	case "WalletCard.barcodeImage":
+		if e.ComplexityRoot.WalletCard.BarcodeImage == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.BarcodeImage(childComplexity), true
+	case "WalletCard.barcodeValue":
+		if e.ComplexityRoot.WalletCard.BarcodeValue == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.BarcodeValue(childComplexity), true
+	case "WalletCard.cardId":
+		if e.ComplexityRoot.WalletCard.CardID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.CardID(childComplexity), true
+	case "WalletCard.frontFields":
+		if e.ComplexityRoot.WalletCard.FrontFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.FrontFields(childComplexity), true
+	case "WalletCard.organisation":
+		if e.ComplexityRoot.WalletCard.Organisation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.Organisation(childComplexity), true
+	case "WalletCard.photo":
+		if e.ComplexityRoot.WalletCard.Photo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.Photo(childComplexity), true
+	case "WalletCard.symbology":
+		if e.ComplexityRoot.WalletCard.Symbology == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.Symbology(childComplexity), true
+	case "WalletCard.templateName":
+		if e.ComplexityRoot.WalletCard.TemplateName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletCard.TemplateName(childComplexity), true
+
+	case "WalletInvitation.attemptsLeft":
+		if e.ComplexityRoot.WalletInvitation.AttemptsLeft == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.AttemptsLeft(childComplexity), true
+	case "WalletInvitation.expiresAt":
+		if e.ComplexityRoot.WalletInvitation.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.ExpiresAt(childComplexity), true
+	case "WalletInvitation.frontFields":
+		if e.ComplexityRoot.WalletInvitation.FrontFields == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.FrontFields(childComplexity), true
+	case "WalletInvitation.organisation":
+		if e.ComplexityRoot.WalletInvitation.Organisation == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.Organisation(childComplexity), true
+	case "WalletInvitation.photoUrl":
+		if e.ComplexityRoot.WalletInvitation.PhotoURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.PhotoURL(childComplexity), true
+	case "WalletInvitation.securityQuestions":
+		if e.ComplexityRoot.WalletInvitation.SecurityQuestions == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.SecurityQuestions(childComplexity), true
+	case "WalletInvitation.templateName":
+		if e.ComplexityRoot.WalletInvitation.TemplateName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.TemplateName(childComplexity), true
+	case "WalletInvitation.uniqueIdentifierLabel":
+		if e.ComplexityRoot.WalletInvitation.UniqueIdentifierLabel == nil {
+			break
+		}
+
+		return e.ComplexityRoot.WalletInvitation.UniqueIdentifierLabel(childComplexity), true
 
 	}
 	return 0, false
@@ -3123,6 +3679,10 @@ type ImportOptions {
   defaultExpiresAt: Time
   "What invalid rows do."
   invalidRows: InvalidRowPolicy!
+  "Whether created records with a recipient e-mail are invited once the import commits."
+  sendInvitations: Boolean!
+  "Whether the cardholders of archived or deleted records are told by e-mail."
+  notifyRemoved: Boolean!
 }
 
 "Settings to change; absent ones keep their value. Encoding, delimiter and header row re-read the file."
@@ -3145,6 +3705,10 @@ input ImportOptionsInput {
   defaultExpiresAt: Time
   "What invalid rows do (default ABORT; SYNC always aborts)."
   invalidRows: InvalidRowPolicy
+  "Invite created records that have a recipient e-mail once the import commits (default false)."
+  sendInvitations: Boolean
+  "E-mail the cardholders of records the import archives or deletes (default false)."
+  notifyRemoved: Boolean
   "The file's encoding when it is not UTF-8, e.g. WINDOWS-1252, ISO-8859-1, UTF-16LE."
   encoding: String
   "The delimiter: , ; | or TAB (default detected)."
@@ -3669,6 +4233,223 @@ extend type Subscription {
   "Progress of an export: its current state at once, then at every status change and at least twice a second while rows are written, from whichever server runs it."
   exportProgress("The export." id: ID!): ExportProgress! @hasRole(role: VIEWER)
 }
+
+# ---------------------------------------------------------------------------
+# Invitations, mobile credentials, the outbox and the revocation feed.
+
+"What the wallet page shows before the cardholder proves who they are."
+type WalletInvitation {
+  "The issuing organisation's name."
+  organisation: String!
+  "The card's template name."
+  templateName: String!
+  "When the link stops working."
+  expiresAt: Time!
+  "Wrong identity checks left before the invitation locks."
+  attemptsLeft: Int!
+  "How to ask for the unique identifier, e.g. \"E-mail address\" or \"ID number\"."
+  uniqueIdentifierLabel: String!
+  "The security questions to answer, in order."
+  securityQuestions: [String!]!
+  "The card's front, in template order."
+  frontFields: [CardFieldValue!]!
+  "Same-origin path of the cardholder's photo (works with the link's token), or null."
+  photoUrl: String
+}
+
+"A labelled value printed on a card."
+type CardFieldValue {
+  "The field's label."
+  label: String!
+  "The value."
+  value: String!
+}
+
+"What a phone keeps to show the card."
+type WalletCard {
+  "The issuing organisation's name."
+  organisation: String!
+  "The card's template name."
+  templateName: String!
+  "The canonical card ID."
+  cardId: String!
+  "What the static barcode encodes."
+  barcodeValue: String!
+  "The static barcode's symbology."
+  symbology: Symbology!
+  "The static barcode as a data:image/png URL, for legacy scanners."
+  barcodeImage: String!
+  "The photo as a data: URL, or null."
+  photo: String
+  "The card's front, in template order."
+  frontFields: [CardFieldValue!]!
+}
+
+"A credential issued to a phone."
+type IssuedCredential {
+  "The credential: a JWT (EdDSA, kid in the header) binding the card to the device key in its cnf claim."
+  credential: String!
+  "When the credential stops working."
+  expiresAt: Time!
+  "How long a rotating code shown by the phone stays valid, in seconds."
+  codeWindowSeconds: Int!
+  "The card to display."
+  card: WalletCard!
+}
+
+"The outcome of checking a rotating code."
+type CodeVerification {
+  "Whether the code opens doors now."
+  valid: Boolean!
+  "Why not: BAD_SIGNATURE, NOT_YET_VALID, EXPIRED, REVOKED, STALE_CODE or REPLAYED; null when valid."
+  reason: String
+  "More detail about a rejection, for the operator."
+  detail: String
+  "The card record the code belongs to, when valid."
+  record: CardRecord
+  "The canonical card ID, when valid."
+  cardId: String
+  "When the phone made the code, when valid."
+  codeTime: Time
+}
+
+"Why a credential stopped working."
+enum RevocationReason {
+  "A lost phone was reset."
+  RESET
+  "The record was suspended."
+  SUSPENDED
+  "The record was archived."
+  ARCHIVED
+  "The record was deleted."
+  DELETED
+  "The record's or the credential's validity ended."
+  EXPIRED
+  "A new credential replaced it."
+  REISSUED
+}
+
+"A credential that no longer opens doors."
+type Revocation {
+  "The credential's ID (the JWT's jti)."
+  credentialId: ID!
+  "The record it was issued for."
+  recordId: ID!
+  "Why it was revoked."
+  reason: RevocationReason!
+  "When."
+  revokedAt: Time!
+  "When it would have expired anyway; after that the entry can be forgotten."
+  credentialExpiresAt: Time!
+}
+
+"A page of the revocation feed."
+type RevocationPage {
+  "Revocations in feed order."
+  items: [Revocation!]!
+  "Pass as since to continue after this page."
+  cursor: String!
+  "Whether more entries follow at once."
+  hasMore: Boolean!
+}
+
+"What an outbox message is for."
+enum OutboxKind {
+  "An invitation to install a mobile credential."
+  INVITATION
+  "A notice that a card was withdrawn."
+  REMOVED
+}
+
+"Where an outbox message stands."
+enum OutboxStatus {
+  "Waiting to be sent (or for a retry)."
+  PENDING
+  "Kept because no SMTP server is configured."
+  HELD
+  "Accepted by the SMTP server."
+  SENT
+  "Given up (permanent refusal or too many attempts)."
+  FAILED
+  "Withdrawn before sending (a newer invitation replaced it)."
+  CANCELLED
+}
+
+"An e-mail written by Lintel."
+type OutboxMessage {
+  "The message's ID."
+  id: ID!
+  "What it is for."
+  kind: OutboxKind!
+  "The record it concerns, if any."
+  recordId: ID
+  "The recipient's address."
+  recipient: String!
+  "The subject line."
+  subject: String!
+  "The plain-text body; invitation links are shown as (link hidden)."
+  text: String!
+  "Where it stands."
+  status: OutboxStatus!
+  "Delivery attempts so far."
+  attempts: Int!
+  "The last delivery error, or empty."
+  lastError: String!
+  "When it was written."
+  createdAt: Time!
+  "When the SMTP server accepted it."
+  sentAt: Time
+}
+
+"A page of outbox messages, newest first."
+type OutboxConnection {
+  "The messages."
+  nodes: [OutboxMessage!]!
+  "Pass as after for the next page; null at the end."
+  endCursor: String
+  "Whether older messages follow."
+  hasNextPage: Boolean!
+}
+
+extend type CardRecord {
+  "The record's barcode value rendered in the template's symbology, as a data:image/png URL."
+  barcode("Width in pixels (64–2048; default 300)." size: Int): String!
+  "Path of the barcode PNG (GET with the same Authorization header; ?size= as for barcode)."
+  barcodeUrl: String!
+}
+
+extend type Query {
+  "The card preview and questions behind an invitation link (public: the token is the credential). Unusable links are NOT_FOUND; a locked invitation is FAILED_PRECONDITION; too many bad tokens from one address are RATE_LIMITED."
+  walletInvitation("The token from the invitation link." token: String!): WalletInvitation!
+  "The organisation's e-mail outbox, newest first."
+  outbox("Page size (default 50, at most 200)." first: Int, "Cursor from a previous page." after: String): OutboxConnection! @hasRole(role: ADMIN)
+  "Credential revocations after a cursor, in order, for gateways (and ADMINs)."
+  revocations("Cursor from the previous page; null starts at the beginning." since: String, "Page size (default 1000, at most 10000)." first: Int): RevocationPage!
+}
+
+extend type Mutation {
+  "Sends a record an invitation to install its mobile credential; a previous link stops working. FAILED_PRECONDITION when the record is not active, has no recipient e-mail, has expired, or already holds an active credential (use resetCredential)."
+  inviteRecord("The record." id: ID!): CardRecord! @hasRole(role: OPERATOR)
+  "Invites every active record of a template matching the filter that has a recipient e-mail and was never invited; returns how many."
+  inviteRecords("The template." templateId: ID!, "Narrows the records." filter: RecordFilter): Int! @hasRole(role: OPERATOR)
+  "Replaces a lost phone: the credential is revoked, the device unbound, and a new invitation sent. The state is RESET until the new link is redeemed."
+  resetCredential("The record." recordId: ID!): CardRecord! @hasRole(role: OPERATOR)
+  "Retires the organisation's issuing key and creates a new one; returns the new key ID. Credentials signed before stay valid until they expire."
+  rotateIssuingKey: String! @hasRole(role: ADMIN)
+  "Proves the cardholder's identity and binds the phone's key (public, gated by the token). Wrong answers are VALIDATION_FAILED with extensions.attemptsLeft; the fifth locks the invitation (FAILED_PRECONDITION)."
+  redeemInvitation(
+    "The token from the invitation link."
+    token: String!
+    "The record's unique identifier (case-insensitive)."
+    uniqueIdentifier: String!
+    "Answers to the security questions, in order (compared ignoring case, spacing and Unicode form)."
+    answers: [String!]!
+    "The phone's P-256 public key as a JWK (JSON)."
+    devicePublicKey: String!
+  ): IssuedCredential!
+  "Checks a rotating code shown by a wallet, as a door would, and consumes it (a second check of the same code is REPLAYED)."
+  verifyCredentialCode("The text of the wallet's QR code." code: String!): CodeVerification! @hasRole(role: OPERATOR)
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -3753,6 +4534,16 @@ func (ec *executionContext) childFields_AuthPayload(ctx context.Context, field g
 	return nil, fmt.Errorf("no field named %q was found under type AuthPayload", field.Name)
 }
 
+func (ec *executionContext) childFields_CardFieldValue(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "label":
+		return ec.fieldContext_CardFieldValue_label(ctx, field)
+	case "value":
+		return ec.fieldContext_CardFieldValue_value(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CardFieldValue", field.Name)
+}
+
 func (ec *executionContext) childFields_CardRecord(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3793,6 +4584,10 @@ func (ec *executionContext) childFields_CardRecord(ctx context.Context, field gr
 		return ec.fieldContext_CardRecord_updatedAt(ctx, field)
 	case "archivedAt":
 		return ec.fieldContext_CardRecord_archivedAt(ctx, field)
+	case "barcode":
+		return ec.fieldContext_CardRecord_barcode(ctx, field)
+	case "barcodeUrl":
+		return ec.fieldContext_CardRecord_barcodeUrl(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CardRecord", field.Name)
 }
@@ -3845,6 +4640,24 @@ func (ec *executionContext) childFields_CardTemplate(ctx context.Context, field 
 		return ec.fieldContext_CardTemplate_updatedAt(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CardTemplate", field.Name)
+}
+
+func (ec *executionContext) childFields_CodeVerification(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "valid":
+		return ec.fieldContext_CodeVerification_valid(ctx, field)
+	case "reason":
+		return ec.fieldContext_CodeVerification_reason(ctx, field)
+	case "detail":
+		return ec.fieldContext_CodeVerification_detail(ctx, field)
+	case "record":
+		return ec.fieldContext_CodeVerification_record(ctx, field)
+	case "cardId":
+		return ec.fieldContext_CodeVerification_cardId(ctx, field)
+	case "codeTime":
+		return ec.fieldContext_CodeVerification_codeTime(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CodeVerification", field.Name)
 }
 
 func (ec *executionContext) childFields_ColumnMapping(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4155,6 +4968,10 @@ func (ec *executionContext) childFields_ImportOptions(ctx context.Context, field
 		return ec.fieldContext_ImportOptions_defaultExpiresAt(ctx, field)
 	case "invalidRows":
 		return ec.fieldContext_ImportOptions_invalidRows(ctx, field)
+	case "sendInvitations":
+		return ec.fieldContext_ImportOptions_sendInvitations(ctx, field)
+	case "notifyRemoved":
+		return ec.fieldContext_ImportOptions_notifyRemoved(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ImportOptions", field.Name)
 }
@@ -4249,6 +5066,20 @@ func (ec *executionContext) childFields_ImportRowEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ImportRowEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_IssuedCredential(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "credential":
+		return ec.fieldContext_IssuedCredential_credential(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_IssuedCredential_expiresAt(ctx, field)
+	case "codeWindowSeconds":
+		return ec.fieldContext_IssuedCredential_codeWindowSeconds(ctx, field)
+	case "card":
+		return ec.fieldContext_IssuedCredential_card(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssuedCredential", field.Name)
+}
+
 func (ec *executionContext) childFields_Operator(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4273,6 +5104,46 @@ func (ec *executionContext) childFields_Organisation(ctx context.Context, field 
 		return ec.fieldContext_Organisation_name(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Organisation", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboxConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_OutboxConnection_nodes(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_OutboxConnection_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_OutboxConnection_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_OutboxMessage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OutboxMessage_id(ctx, field)
+	case "kind":
+		return ec.fieldContext_OutboxMessage_kind(ctx, field)
+	case "recordId":
+		return ec.fieldContext_OutboxMessage_recordId(ctx, field)
+	case "recipient":
+		return ec.fieldContext_OutboxMessage_recipient(ctx, field)
+	case "subject":
+		return ec.fieldContext_OutboxMessage_subject(ctx, field)
+	case "text":
+		return ec.fieldContext_OutboxMessage_text(ctx, field)
+	case "status":
+		return ec.fieldContext_OutboxMessage_status(ctx, field)
+	case "attempts":
+		return ec.fieldContext_OutboxMessage_attempts(ctx, field)
+	case "lastError":
+		return ec.fieldContext_OutboxMessage_lastError(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OutboxMessage_createdAt(ctx, field)
+	case "sentAt":
+		return ec.fieldContext_OutboxMessage_sentAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OutboxMessage", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4321,6 +5192,34 @@ func (ec *executionContext) childFields_RecordChange(ctx context.Context, field 
 	return nil, fmt.Errorf("no field named %q was found under type RecordChange", field.Name)
 }
 
+func (ec *executionContext) childFields_Revocation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "credentialId":
+		return ec.fieldContext_Revocation_credentialId(ctx, field)
+	case "recordId":
+		return ec.fieldContext_Revocation_recordId(ctx, field)
+	case "reason":
+		return ec.fieldContext_Revocation_reason(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_Revocation_revokedAt(ctx, field)
+	case "credentialExpiresAt":
+		return ec.fieldContext_Revocation_credentialExpiresAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Revocation", field.Name)
+}
+
+func (ec *executionContext) childFields_RevocationPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "items":
+		return ec.fieldContext_RevocationPage_items(ctx, field)
+	case "cursor":
+		return ec.fieldContext_RevocationPage_cursor(ctx, field)
+	case "hasMore":
+		return ec.fieldContext_RevocationPage_hasMore(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RevocationPage", field.Name)
+}
+
 func (ec *executionContext) childFields_RowError(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "column":
@@ -4355,6 +5254,50 @@ func (ec *executionContext) childFields_TemplateField(ctx context.Context, field
 		return ec.fieldContext_TemplateField_sensitive(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type TemplateField", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletCard(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organisation":
+		return ec.fieldContext_WalletCard_organisation(ctx, field)
+	case "templateName":
+		return ec.fieldContext_WalletCard_templateName(ctx, field)
+	case "cardId":
+		return ec.fieldContext_WalletCard_cardId(ctx, field)
+	case "barcodeValue":
+		return ec.fieldContext_WalletCard_barcodeValue(ctx, field)
+	case "symbology":
+		return ec.fieldContext_WalletCard_symbology(ctx, field)
+	case "barcodeImage":
+		return ec.fieldContext_WalletCard_barcodeImage(ctx, field)
+	case "photo":
+		return ec.fieldContext_WalletCard_photo(ctx, field)
+	case "frontFields":
+		return ec.fieldContext_WalletCard_frontFields(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletCard", field.Name)
+}
+
+func (ec *executionContext) childFields_WalletInvitation(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "organisation":
+		return ec.fieldContext_WalletInvitation_organisation(ctx, field)
+	case "templateName":
+		return ec.fieldContext_WalletInvitation_templateName(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_WalletInvitation_expiresAt(ctx, field)
+	case "attemptsLeft":
+		return ec.fieldContext_WalletInvitation_attemptsLeft(ctx, field)
+	case "uniqueIdentifierLabel":
+		return ec.fieldContext_WalletInvitation_uniqueIdentifierLabel(ctx, field)
+	case "securityQuestions":
+		return ec.fieldContext_WalletInvitation_securityQuestions(ctx, field)
+	case "frontFields":
+		return ec.fieldContext_WalletInvitation_frontFields(ctx, field)
+	case "photoUrl":
+		return ec.fieldContext_WalletInvitation_photoUrl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type WalletInvitation", field.Name)
 }
 
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4484,6 +5427,20 @@ func (ec *executionContext) dir_hasRole_args(ctx context.Context, rawArgs map[st
 		return nil, err
 	}
 	args["role"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_CardRecord_barcode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "size",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["size"] = arg0
 	return args, nil
 }
 
@@ -4647,6 +5604,42 @@ func (ec *executionContext) field_Mutation_deleteRecord_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_inviteRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_inviteRecords_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "templateId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["templateId"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.RecordFilter, error) {
+			return ec.unmarshalORecordFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_lockFields_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4705,6 +5698,44 @@ func (ec *executionContext) field_Mutation_logout_args(ctx context.Context, rawA
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_redeemInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "uniqueIdentifier",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["uniqueIdentifier"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "answers",
+		func(ctx context.Context, v any) ([]string, error) {
+			return ec.unmarshalNString2ᚕstringᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["answers"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "devicePublicKey",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["devicePublicKey"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -4716,6 +5747,20 @@ func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context
 		return nil, err
 	}
 	args["refreshToken"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_resetCredential_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "recordId",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["recordId"] = arg0
 	return args, nil
 }
 
@@ -4985,6 +6030,20 @@ func (ec *executionContext) field_Mutation_uploadImportPhotos_args(ctx context.C
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_verifyCredentialCode_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "code",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["code"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5153,6 +6212,28 @@ func (ec *executionContext) field_Query_imports_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_outbox_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_previewImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5259,6 +6340,28 @@ func (ec *executionContext) field_Query_records_args(ctx context.Context, rawArg
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_revocations_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_template_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5270,6 +6373,20 @@ func (ec *executionContext) field_Query_template_args(ctx context.Context, rawAr
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_walletInvitation_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "token",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["token"] = arg0
 	return args, nil
 }
 
@@ -5963,6 +7080,52 @@ func (ec *executionContext) fieldContext_AuthPayload_operator(_ context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _CardFieldValue_label(ctx context.Context, field graphql.CollectedField, obj *invitations.CardField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CardFieldValue_label(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Label, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CardFieldValue_label(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CardFieldValue", field, false, false, "String")
+}
+
+func (ec *executionContext) _CardFieldValue_value(ctx context.Context, field graphql.CollectedField, obj *invitations.CardField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CardFieldValue_value(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Value, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CardFieldValue_value(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CardFieldValue", field, false, false, "String")
+}
+
 func (ec *executionContext) _CardRecord_id(ctx context.Context, field graphql.CollectedField, obj *records.Record) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6439,6 +7602,73 @@ func (ec *executionContext) fieldContext_CardRecord_archivedAt(_ context.Context
 	return graphql.NewScalarFieldContext("CardRecord", field, false, false, "Time")
 }
 
+func (ec *executionContext) _CardRecord_barcode(ctx context.Context, field graphql.CollectedField, obj *records.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CardRecord_barcode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.CardRecord().Barcode(ctx, obj, fc.Args["size"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CardRecord_barcode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CardRecord",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type String does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_CardRecord_barcode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CardRecord_barcodeUrl(ctx context.Context, field graphql.CollectedField, obj *records.Record) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CardRecord_barcodeUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CardRecord().BarcodeURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CardRecord_barcodeUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CardRecord", field, true, true, "String")
+}
+
 func (ec *executionContext) _CardRecordConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.CardRecordConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6841,6 +8071,153 @@ func (ec *executionContext) _CardTemplate_updatedAt(ctx context.Context, field g
 }
 func (ec *executionContext) fieldContext_CardTemplate_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CardTemplate", field, false, false, "Time")
+}
+
+func (ec *executionContext) _CodeVerification_valid(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_valid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Valid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_valid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _CodeVerification_reason(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_detail(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_record(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_record(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CodeVerification().Record(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Record) graphql.Marshaler {
+			return ec.marshalOCardRecord2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐRecord(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CodeVerification",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _CodeVerification_cardId(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_cardId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_cardId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "String")
+}
+
+func (ec *executionContext) _CodeVerification_codeTime(ctx context.Context, field graphql.CollectedField, obj *invitations.CodeCheck) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeVerification_codeTime(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CodeTime, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CodeVerification_codeTime(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeVerification", field, false, false, "Time")
 }
 
 func (ec *executionContext) _ColumnMapping_column(ctx context.Context, field graphql.CollectedField, obj *imports.ColumnMapping) (ret graphql.Marshaler) {
@@ -9510,6 +10887,52 @@ func (ec *executionContext) fieldContext_ImportOptions_invalidRows(_ context.Con
 	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "InvalidRowPolicy")
 }
 
+func (ec *executionContext) _ImportOptions_sendInvitations(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_sendInvitations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SendInvitations, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_sendInvitations(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ImportOptions_notifyRemoved(ctx context.Context, field graphql.CollectedField, obj *imports.Options) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ImportOptions_notifyRemoved(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.NotifyRemoved, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ImportOptions_notifyRemoved(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ImportOptions", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _ImportPhotoReport_uploaded(ctx context.Context, field graphql.CollectedField, obj *imports.PhotoReport) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10225,6 +11648,107 @@ func (ec *executionContext) fieldContext_ImportRowEdge_node(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ImportRow(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _IssuedCredential_credential(ctx context.Context, field graphql.CollectedField, obj *invitations.Issued) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedCredential_credential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credential, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedCredential_credential(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedCredential", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuedCredential_expiresAt(ctx context.Context, field graphql.CollectedField, obj *invitations.Issued) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedCredential_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedCredential_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedCredential", field, false, false, "Time")
+}
+
+func (ec *executionContext) _IssuedCredential_codeWindowSeconds(ctx context.Context, field graphql.CollectedField, obj *invitations.Issued) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedCredential_codeWindowSeconds(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CodeWindowSeconds, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedCredential_codeWindowSeconds(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuedCredential", field, false, false, "Int")
+}
+
+func (ec *executionContext) _IssuedCredential_card(ctx context.Context, field graphql.CollectedField, obj *invitations.Issued) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuedCredential_card(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Card, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v invitations.Card) graphql.Marshaler {
+			return ec.marshalNWalletCard2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCard(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuedCredential_card(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "IssuedCredential",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletCard(ctx, field)
 		},
 	}
 	return fc, nil
@@ -11478,6 +13002,339 @@ func (ec *executionContext) fieldContext_Mutation_startAuditExport(ctx context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_inviteRecord(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_inviteRecord(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InviteRecord(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *records.Record
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *records.Record
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Record) graphql.Marshaler {
+			return ec.marshalNCardRecord2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_inviteRecord(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardRecord(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_inviteRecord_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_inviteRecords(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_inviteRecords(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().InviteRecords(ctx, fc.Args["templateId"].(string), fc.Args["filter"].(*model.RecordFilter))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_inviteRecords(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_inviteRecords_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_resetCredential(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_resetCredential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ResetCredential(ctx, fc.Args["recordId"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *records.Record
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *records.Record
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Record) graphql.Marshaler {
+			return ec.marshalNCardRecord2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐRecord(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_resetCredential(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardRecord(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_resetCredential_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateIssuingKey(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateIssuingKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Mutation().RotateIssuingKey(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateIssuingKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Mutation", field, true, true, "String")
+}
+
+func (ec *executionContext) _Mutation_redeemInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_redeemInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RedeemInvitation(ctx, fc.Args["token"].(string), fc.Args["uniqueIdentifier"].(string), fc.Args["answers"].([]string), fc.Args["devicePublicKey"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *invitations.Issued) graphql.Marshaler {
+			return ec.marshalNIssuedCredential2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐIssued(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_redeemInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuedCredential(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_redeemInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_verifyCredentialCode(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_verifyCredentialCode(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().VerifyCredentialCode(ctx, fc.Args["code"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "OPERATOR")
+				if err != nil {
+					var zeroVal *invitations.CodeCheck
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *invitations.CodeCheck
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *invitations.CodeCheck) graphql.Marshaler {
+			return ec.marshalNCodeVerification2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCodeCheck(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_verifyCredentialCode(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CodeVerification(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_verifyCredentialCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Operator_id(ctx context.Context, field graphql.CollectedField, obj *auth.Operator) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11646,6 +13503,337 @@ func (ec *executionContext) _Organisation_name(ctx context.Context, field graphq
 }
 func (ec *executionContext) fieldContext_Organisation_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Organisation", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *outbox.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []outbox.Item) graphql.Marshaler {
+			return ec.marshalNOutboxMessage2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OutboxConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutboxMessage(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OutboxConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *outbox.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxConnection_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.OutboxConnection().EndCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxConnection_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxConnection", field, true, true, "String")
+}
+
+func (ec *executionContext) _OutboxConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *outbox.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxConnection_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNext, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxConnection_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _OutboxMessage_id(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OutboxMessage_kind(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v outbox.Kind) graphql.Marshaler {
+			return ec.marshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "OutboxKind")
+}
+
+func (ec *executionContext) _OutboxMessage_recordId(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *uuid.UUID) graphql.Marshaler {
+			return ec.marshalOID2ᚖgithubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OutboxMessage_recipient(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_recipient(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Recipient, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_recipient(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMessage_subject(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_subject(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Subject, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_subject(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMessage_text(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_text(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Text, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_text(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMessage_status(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v outbox.Status) graphql.Marshaler {
+			return ec.marshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "OutboxStatus")
+}
+
+func (ec *executionContext) _OutboxMessage_attempts(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_attempts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Attempts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_attempts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _OutboxMessage_lastError(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_lastError(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastError, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_lastError(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "String")
+}
+
+func (ec *executionContext) _OutboxMessage_createdAt(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "Time")
+}
+
+func (ec *executionContext) _OutboxMessage_sentAt(ctx context.Context, field graphql.CollectedField, obj *outbox.Item) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OutboxMessage_sentAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SentAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OutboxMessage_sentAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OutboxMessage", field, false, false, "Time")
 }
 
 func (ec *executionContext) _PageInfo_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *model.PageInfo) (ret graphql.Marshaler) {
@@ -12614,6 +14802,156 @@ func (ec *executionContext) fieldContext_Query_auditEvents(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_walletInvitation(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_walletInvitation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().WalletInvitation(ctx, fc.Args["token"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *invitations.Preview) graphql.Marshaler {
+			return ec.marshalNWalletInvitation2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐPreview(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_walletInvitation(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_WalletInvitation(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_walletInvitation_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_outbox(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_outbox(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Outbox(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *outbox.Page
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *outbox.Page
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *outbox.Page) graphql.Marshaler {
+			return ec.marshalNOutboxConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_outbox(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OutboxConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_outbox_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_revocations(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_revocations(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().Revocations(ctx, fc.Args["since"].(*string), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *invitations.RevocationPage) graphql.Marshaler {
+			return ec.marshalNRevocationPage2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocationPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_revocations(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RevocationPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_revocations_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12766,6 +15104,199 @@ func (ec *executionContext) fieldContext_RecordChange_record(_ context.Context, 
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _Revocation_credentialId(ctx context.Context, field graphql.CollectedField, obj *invitations.Revocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revocation_credentialId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revocation_credentialId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revocation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Revocation_recordId(ctx context.Context, field graphql.CollectedField, obj *invitations.Revocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revocation_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revocation_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revocation", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Revocation_reason(ctx context.Context, field graphql.CollectedField, obj *invitations.Revocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revocation_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Revocation().Reason(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.RevocationReason) graphql.Marshaler {
+			return ec.marshalNRevocationReason2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRevocationReason(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revocation_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revocation", field, true, true, "RevocationReason")
+}
+
+func (ec *executionContext) _Revocation_revokedAt(ctx context.Context, field graphql.CollectedField, obj *invitations.Revocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revocation_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revocation_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revocation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Revocation_credentialExpiresAt(ctx context.Context, field graphql.CollectedField, obj *invitations.Revocation) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Revocation_credentialExpiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CredentialExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Revocation_credentialExpiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Revocation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _RevocationPage_items(ctx context.Context, field graphql.CollectedField, obj *invitations.RevocationPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevocationPage_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []invitations.Revocation) graphql.Marshaler {
+			return ec.marshalNRevocation2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocationᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevocationPage_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RevocationPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Revocation(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RevocationPage_cursor(ctx context.Context, field graphql.CollectedField, obj *invitations.RevocationPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevocationPage_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevocationPage_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevocationPage", field, false, false, "String")
+}
+
+func (ec *executionContext) _RevocationPage_hasMore(ctx context.Context, field graphql.CollectedField, obj *invitations.RevocationPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RevocationPage_hasMore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasMore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RevocationPage_hasMore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RevocationPage", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _RowError_column(ctx context.Context, field graphql.CollectedField, obj *imports.FieldError) (ret graphql.Marshaler) {
@@ -13228,6 +15759,392 @@ func (ec *executionContext) _TemplateField_sensitive(ctx context.Context, field 
 }
 func (ec *executionContext) fieldContext_TemplateField_sensitive(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("TemplateField", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _WalletCard_organisation(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_organisation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organisation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_organisation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletCard_templateName(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_templateName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TemplateName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_templateName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletCard_cardId(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_cardId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_cardId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletCard_barcodeValue(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_barcodeValue(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BarcodeValue, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_barcodeValue(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletCard_symbology(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_symbology(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Symbology, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v templates.Symbology) graphql.Marshaler {
+			return ec.marshalNSymbology2githubᚗcomᚋlintelᚋlintelᚋinternalᚋtemplatesᚐSymbology(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_symbology(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "Symbology")
+}
+
+func (ec *executionContext) _WalletCard_barcodeImage(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_barcodeImage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.BarcodeImage, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_barcodeImage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletCard_photo(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_photo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WalletCard().Photo(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_photo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletCard", field, true, true, "String")
+}
+
+func (ec *executionContext) _WalletCard_frontFields(ctx context.Context, field graphql.CollectedField, obj *invitations.Card) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletCard_frontFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FrontFields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []invitations.CardField) graphql.Marshaler {
+			return ec.marshalNCardFieldValue2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCardFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletCard_frontFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletCard",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardFieldValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletInvitation_organisation(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_organisation(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Organisation, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_organisation(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletInvitation_templateName(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_templateName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TemplateName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_templateName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletInvitation_expiresAt(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "Time")
+}
+
+func (ec *executionContext) _WalletInvitation_attemptsLeft(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_attemptsLeft(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AttemptsLeft, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_attemptsLeft(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "Int")
+}
+
+func (ec *executionContext) _WalletInvitation_uniqueIdentifierLabel(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_uniqueIdentifierLabel(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UniqueIdentifierLabel, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_uniqueIdentifierLabel(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletInvitation_securityQuestions(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_securityQuestions(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SecurityQuestions, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []string) graphql.Marshaler {
+			return ec.marshalNString2ᚕstringᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_securityQuestions(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, false, false, "String")
+}
+
+func (ec *executionContext) _WalletInvitation_frontFields(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_frontFields(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FrontFields, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []invitations.CardField) graphql.Marshaler {
+			return ec.marshalNCardFieldValue2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCardFieldᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_frontFields(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "WalletInvitation",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardFieldValue(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _WalletInvitation_photoUrl(ctx context.Context, field graphql.CollectedField, obj *invitations.Preview) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_WalletInvitation_photoUrl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.WalletInvitation().PhotoURL(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_WalletInvitation_photoUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("WalletInvitation", field, true, true, "String")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -14580,7 +17497,7 @@ func (ec *executionContext) unmarshalInputImportOptionsInput(ctx context.Context
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"mode", "missingAction", "matchOn", "overwrite", "updateFields", "cardIdFormat", "defaultValidFrom", "defaultExpiresAt", "invalidRows", "encoding", "delimiter", "headerRow"}
+	fieldsInOrder := [...]string{"mode", "missingAction", "matchOn", "overwrite", "updateFields", "cardIdFormat", "defaultValidFrom", "defaultExpiresAt", "invalidRows", "sendInvitations", "notifyRemoved", "encoding", "delimiter", "headerRow"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -14650,6 +17567,20 @@ func (ec *executionContext) unmarshalInputImportOptionsInput(ctx context.Context
 				return it, err
 			}
 			it.InvalidRows = graphql.OmittableOf(data)
+		case "sendInvitations":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("sendInvitations"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.SendInvitations = graphql.OmittableOf(data)
+		case "notifyRemoved":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("notifyRemoved"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.NotifyRemoved = graphql.OmittableOf(data)
 		case "encoding":
 			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("encoding"))
 			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
@@ -15493,6 +18424,44 @@ func (ec *executionContext) _AuthPayload(ctx context.Context, sel ast.SelectionS
 	return out
 }
 
+var cardFieldValueImplementors = []string{"CardFieldValue"}
+
+func (ec *executionContext) _CardFieldValue(ctx context.Context, sel ast.SelectionSet, obj *invitations.CardField) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cardFieldValueImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CardFieldValue")
+		case "label":
+			out.Values[i] = ec._CardFieldValue_label(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "value":
+			out.Values[i] = ec._CardFieldValue_value(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var cardRecordImplementors = []string{"CardRecord"}
 
 func (ec *executionContext) _CardRecord(ctx context.Context, sel ast.SelectionSet, obj *records.Record) graphql.Marshaler {
@@ -15603,6 +18572,18 @@ func (ec *executionContext) _CardRecord(ctx context.Context, sel ast.SelectionSe
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "barcode":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CardRecord_barcode(ctx, field, obj)
+				})
+		case "barcodeUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CardRecord_barcodeUrl(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -15767,6 +18748,65 @@ func (ec *executionContext) _CardTemplate(ctx context.Context, sel ast.Selection
 			out.Values[i] = ec._CardTemplate_updatedAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var codeVerificationImplementors = []string{"CodeVerification"}
+
+func (ec *executionContext) _CodeVerification(ctx context.Context, sel ast.SelectionSet, obj *invitations.CodeCheck) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, codeVerificationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CodeVerification")
+		case "valid":
+			out.Values[i] = ec._CodeVerification_valid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.Values[i] = ec._CodeVerification_reason(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "detail":
+			out.Values[i] = ec._CodeVerification_detail(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "record":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeVerification_record(ctx, field, obj)
+				})
+		case "cardId":
+			out.Values[i] = ec._CodeVerification_cardId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "codeTime":
+			out.Values[i] = ec._CodeVerification_codeTime(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -16764,6 +19804,16 @@ func (ec *executionContext) _ImportOptions(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "sendInvitations":
+			out.Values[i] = ec._ImportOptions_sendInvitations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "notifyRemoved":
+			out.Values[i] = ec._ImportOptions_notifyRemoved(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17088,6 +20138,54 @@ func (ec *executionContext) _ImportRowEdge(ctx context.Context, sel ast.Selectio
 	return out
 }
 
+var issuedCredentialImplementors = []string{"IssuedCredential"}
+
+func (ec *executionContext) _IssuedCredential(ctx context.Context, sel ast.SelectionSet, obj *invitations.Issued) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issuedCredentialImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssuedCredential")
+		case "credential":
+			out.Values[i] = ec._IssuedCredential_credential(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "expiresAt":
+			out.Values[i] = ec._IssuedCredential_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "codeWindowSeconds":
+			out.Values[i] = ec._IssuedCredential_codeWindowSeconds(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "card":
+			out.Values[i] = ec._IssuedCredential_card(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -17254,6 +20352,48 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "inviteRecord":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_inviteRecord(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "inviteRecords":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_inviteRecords(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "resetCredential":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_resetCredential(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateIssuingKey":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateIssuingKey(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "redeemInvitation":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_redeemInvitation(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "verifyCredentialCode":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_verifyCredentialCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17344,6 +20484,133 @@ func (ec *executionContext) _Organisation(ctx context.Context, sel ast.Selection
 		case "name":
 			out.Values[i] = ec._Organisation_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var outboxConnectionImplementors = []string{"OutboxConnection"}
+
+func (ec *executionContext) _OutboxConnection(ctx context.Context, sel ast.SelectionSet, obj *outbox.Page) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outboxConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutboxConnection")
+		case "nodes":
+			out.Values[i] = ec._OutboxConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endCursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._OutboxConnection_endCursor(ctx, field, obj)
+				})
+		case "hasNextPage":
+			out.Values[i] = ec._OutboxConnection_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var outboxMessageImplementors = []string{"OutboxMessage"}
+
+func (ec *executionContext) _OutboxMessage(ctx context.Context, sel ast.SelectionSet, obj *outbox.Item) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, outboxMessageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OutboxMessage")
+		case "id":
+			out.Values[i] = ec._OutboxMessage_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._OutboxMessage_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "recordId":
+			out.Values[i] = ec._OutboxMessage_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "recipient":
+			out.Values[i] = ec._OutboxMessage_recipient(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "subject":
+			out.Values[i] = ec._OutboxMessage_subject(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "text":
+			out.Values[i] = ec._OutboxMessage_text(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "status":
+			out.Values[i] = ec._OutboxMessage_status(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "attempts":
+			out.Values[i] = ec._OutboxMessage_attempts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastError":
+			out.Values[i] = ec._OutboxMessage_lastError(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._OutboxMessage_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "sentAt":
+			out.Values[i] = ec._OutboxMessage_sentAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -17584,6 +20851,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_auditEvents(ctx, field)
 				})
+		case "walletInvitation":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_walletInvitation(ctx, field)
+				})
+		case "outbox":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_outbox(ctx, field)
+				})
+		case "revocations":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_revocations(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -17642,6 +20927,103 @@ func (ec *executionContext) _RecordChange(ctx context.Context, sel ast.Selection
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._RecordChange_record(ctx, field, obj)
 				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revocationImplementors = []string{"Revocation"}
+
+func (ec *executionContext) _Revocation(ctx context.Context, sel ast.SelectionSet, obj *invitations.Revocation) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revocationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Revocation")
+		case "credentialId":
+			out.Values[i] = ec._Revocation_credentialId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "recordId":
+			out.Values[i] = ec._Revocation_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "reason":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Revocation_reason(ctx, field, obj)
+				})
+		case "revokedAt":
+			out.Values[i] = ec._Revocation_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "credentialExpiresAt":
+			out.Values[i] = ec._Revocation_credentialExpiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var revocationPageImplementors = []string{"RevocationPage"}
+
+func (ec *executionContext) _RevocationPage(ctx context.Context, sel ast.SelectionSet, obj *invitations.RevocationPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, revocationPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RevocationPage")
+		case "items":
+			out.Values[i] = ec._RevocationPage_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._RevocationPage_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "hasMore":
+			out.Values[i] = ec._RevocationPage_hasMore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17782,6 +21164,144 @@ func (ec *executionContext) _TemplateField(ctx context.Context, sel ast.Selectio
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var walletCardImplementors = []string{"WalletCard"}
+
+func (ec *executionContext) _WalletCard(ctx context.Context, sel ast.SelectionSet, obj *invitations.Card) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletCardImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletCard")
+		case "organisation":
+			out.Values[i] = ec._WalletCard_organisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "templateName":
+			out.Values[i] = ec._WalletCard_templateName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cardId":
+			out.Values[i] = ec._WalletCard_cardId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "barcodeValue":
+			out.Values[i] = ec._WalletCard_barcodeValue(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "symbology":
+			out.Values[i] = ec._WalletCard_symbology(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "barcodeImage":
+			out.Values[i] = ec._WalletCard_barcodeImage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "photo":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WalletCard_photo(ctx, field, obj)
+				})
+		case "frontFields":
+			out.Values[i] = ec._WalletCard_frontFields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var walletInvitationImplementors = []string{"WalletInvitation"}
+
+func (ec *executionContext) _WalletInvitation(ctx context.Context, sel ast.SelectionSet, obj *invitations.Preview) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, walletInvitationImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("WalletInvitation")
+		case "organisation":
+			out.Values[i] = ec._WalletInvitation_organisation(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "templateName":
+			out.Values[i] = ec._WalletInvitation_templateName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._WalletInvitation_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "attemptsLeft":
+			out.Values[i] = ec._WalletInvitation_attemptsLeft(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "uniqueIdentifierLabel":
+			out.Values[i] = ec._WalletInvitation_uniqueIdentifierLabel(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "securityQuestions":
+			out.Values[i] = ec._WalletInvitation_securityQuestions(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "frontFields":
+			out.Values[i] = ec._WalletInvitation_frontFields(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "photoUrl":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._WalletInvitation_photoUrl(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18267,6 +21787,26 @@ func (ec *executionContext) marshalNBoolean2bool(ctx context.Context, sel ast.Se
 	return res
 }
 
+func (ec *executionContext) marshalNCardFieldValue2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCardField(ctx context.Context, sel ast.SelectionSet, v invitations.CardField) graphql.Marshaler {
+	return ec._CardFieldValue(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNCardFieldValue2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCardFieldᚄ(ctx context.Context, sel ast.SelectionSet, v []invitations.CardField) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNCardFieldValue2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCardField(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) unmarshalNCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat(ctx context.Context, v any) (cardid.Format, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNCardIdFormat2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcardidᚐFormat[tmp]
@@ -18389,6 +21929,14 @@ func (ec *executionContext) marshalNCardTemplate2ᚖgithubᚗcomᚋlintelᚋlint
 		return graphql.Null
 	}
 	return ec._CardTemplate(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNCodeVerification2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCodeCheck(ctx context.Context, sel ast.SelectionSet, v *invitations.CodeCheck) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "CodeVerification!")
+		return graphql.Null
+	}
+	return ec._CodeVerification(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNColumnMapping2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐColumnMapping(ctx context.Context, sel ast.SelectionSet, v imports.ColumnMapping) graphql.Marshaler {
@@ -18885,6 +22433,14 @@ var (
 	}
 )
 
+func (ec *executionContext) marshalNIssuedCredential2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐIssued(ctx context.Context, sel ast.SelectionSet, v *invitations.Issued) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "IssuedCredential!")
+		return graphql.Null
+	}
+	return ec._IssuedCredential(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, v any) (imports.MatchOn, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn[tmp]
@@ -18954,6 +22510,92 @@ func (ec *executionContext) marshalNOrganisation2ᚖgithubᚗcomᚋlintelᚋlint
 	}
 	return ec._Organisation(ctx, sel, v)
 }
+
+func (ec *executionContext) marshalNOutboxConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐPage(ctx context.Context, sel ast.SelectionSet, v *outbox.Page) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "OutboxConnection!")
+		return graphql.Null
+	}
+	return ec._OutboxConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind(ctx context.Context, v any) (outbox.Kind, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind(ctx context.Context, sel ast.SelectionSet, v outbox.Kind) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OutboxKind!")
+	}
+	return res
+}
+
+var (
+	unmarshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind = map[string]outbox.Kind{
+		"INVITATION": outbox.KindInvitation,
+		"REMOVED":    outbox.KindRemoved,
+	}
+	marshalNOutboxKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐKind = map[outbox.Kind]string{
+		outbox.KindInvitation: "INVITATION",
+		outbox.KindRemoved:    "REMOVED",
+	}
+)
+
+func (ec *executionContext) marshalNOutboxMessage2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐItem(ctx context.Context, sel ast.SelectionSet, v outbox.Item) graphql.Marshaler {
+	return ec._OutboxMessage(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNOutboxMessage2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐItemᚄ(ctx context.Context, sel ast.SelectionSet, v []outbox.Item) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOutboxMessage2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐItem(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus(ctx context.Context, v any) (outbox.Status, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := unmarshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus[tmp]
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus(ctx context.Context, sel ast.SelectionSet, v outbox.Status) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(marshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus[v])
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "OutboxStatus!")
+	}
+	return res
+}
+
+var (
+	unmarshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus = map[string]outbox.Status{
+		"PENDING":   outbox.StatusPending,
+		"HELD":      outbox.StatusHeld,
+		"SENT":      outbox.StatusSent,
+		"FAILED":    outbox.StatusFailed,
+		"CANCELLED": outbox.StatusCancelled,
+	}
+	marshalNOutboxStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋoutboxᚐStatus = map[outbox.Status]string{
+		outbox.StatusPending:   "PENDING",
+		outbox.StatusHeld:      "HELD",
+		outbox.StatusSent:      "SENT",
+		outbox.StatusFailed:    "FAILED",
+		outbox.StatusCancelled: "CANCELLED",
+	}
+)
 
 func (ec *executionContext) unmarshalNOverwritePolicy2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐOverwrite(ctx context.Context, v any) (imports.Overwrite, error) {
 	tmp, err := graphql.UnmarshalString(v)
@@ -19114,6 +22756,44 @@ var (
 		records.Archived:  "ARCHIVED",
 	}
 )
+
+func (ec *executionContext) marshalNRevocation2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocation(ctx context.Context, sel ast.SelectionSet, v invitations.Revocation) graphql.Marshaler {
+	return ec._Revocation(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNRevocation2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocationᚄ(ctx context.Context, sel ast.SelectionSet, v []invitations.Revocation) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRevocation2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocation(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRevocationPage2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐRevocationPage(ctx context.Context, sel ast.SelectionSet, v *invitations.RevocationPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RevocationPage!")
+		return graphql.Null
+	}
+	return ec._RevocationPage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNRevocationReason2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRevocationReason(ctx context.Context, v any) (model.RevocationReason, error) {
+	var res model.RevocationReason
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNRevocationReason2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRevocationReason(ctx context.Context, sel ast.SelectionSet, v model.RevocationReason) graphql.Marshaler {
+	return v
+}
 
 func (ec *executionContext) unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx context.Context, v any) (caller.Role, error) {
 	tmp, err := graphql.UnmarshalString(v)
@@ -19379,6 +23059,18 @@ func (ec *executionContext) marshalNUpload2githubᚗcomᚋ99designsᚋgqlgenᚋg
 		graphql.AddInvalidNullFromMarshaler(ctx, "Upload!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNWalletCard2githubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐCard(ctx context.Context, sel ast.SelectionSet, v invitations.Card) graphql.Marshaler {
+	return ec._WalletCard(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNWalletInvitation2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋinvitationsᚐPreview(ctx context.Context, sel ast.SelectionSet, v *invitations.Preview) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "WalletInvitation!")
+		return graphql.Null
+	}
+	return ec._WalletInvitation(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {

@@ -47,6 +47,12 @@ func importOptions(base imports.Options, in *model.ImportOptionsInput) (imports.
 	if v := in.InvalidRows.Value(); v != nil {
 		o.InvalidRows = *v
 	}
+	if v := in.SendInvitations.Value(); v != nil {
+		o.SendInvitations = *v
+	}
+	if v := in.NotifyRemoved.Value(); v != nil {
+		o.NotifyRemoved = *v
+	}
 	var fs *imports.FileSettings
 	if in.Encoding.IsSet() || in.Delimiter.IsSet() || in.HeaderRow.IsSet() {
 		fs = &imports.FileSettings{Encoding: derefOr(in.Encoding.Value(), ""), Delimiter: derefOr(in.Delimiter.Value(), ""), HeaderRow: derefOr(in.HeaderRow.Value(), 0)}

@@ -12,6 +12,8 @@ import (
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
+	"github.com/lintel/lintel/internal/invitations"
+	"github.com/lintel/lintel/internal/outbox"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -25,4 +27,6 @@ type Resolver struct {
 	ImportService   *imports.Service
 	ExportService   *exports.Service
 	AuditService    *auditlog.Service
+	Invitations     *invitations.Service
+	OutboxService   *outbox.Service
 }

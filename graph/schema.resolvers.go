@@ -19,6 +19,8 @@ import (
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/imports"
+	"github.com/lintel/lintel/internal/invitations"
+	"github.com/lintel/lintel/internal/outbox"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -75,9 +77,31 @@ func (r *cardRecordResolver) PhotoURL(ctx context.Context, obj *records.Record) 
 	return &u, nil
 }
 
+// Barcode is the resolver for the barcode field.
+func (r *cardRecordResolver) Barcode(ctx context.Context, obj *records.Record, size *int) (string, error) {
+	t, err := loadTemplate(ctx, r.Resolver, obj.TemplateID)
+	if err != nil {
+		return "", err
+	}
+	return barcodeDataURL(t.Symbology, obj.BarcodeValue, derefOr(size, 0))
+}
+
+// BarcodeURL is the resolver for the barcodeUrl field.
+func (r *cardRecordResolver) BarcodeURL(ctx context.Context, obj *records.Record) (string, error) {
+	return "/records/" + obj.ID.String() + "/barcode.png", nil
+}
+
 // TotalCount is the resolver for the totalCount field.
 func (r *cardRecordConnectionResolver) TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error) {
 	return r.RecordService.Count(ctx, obj.TemplateID, obj.Filter)
+}
+
+// Record is the resolver for the record field.
+func (r *codeVerificationResolver) Record(ctx context.Context, obj *invitations.CodeCheck) (*records.Record, error) {
+	if obj.RecordID == nil {
+		return nil, nil
+	}
+	return nullIfNotFound(r.RecordService.Get(ctx, *obj.RecordID))
 }
 
 // Template is the resolver for the template field.
@@ -378,9 +402,65 @@ func (r *mutationResolver) StartAuditExport(ctx context.Context, filter *model.A
 	return r.ExportService.StartAudit(ctx, auditFilter(filter), opts, name)
 }
 
+// InviteRecord is the resolver for the inviteRecord field.
+func (r *mutationResolver) InviteRecord(ctx context.Context, id string) (*records.Record, error) {
+	rid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Invitations.Invite(ctx, rid); err != nil {
+		return nil, err
+	}
+	return r.RecordService.Get(ctx, rid)
+}
+
+// InviteRecords is the resolver for the inviteRecords field.
+func (r *mutationResolver) InviteRecords(ctx context.Context, templateID string, filter *model.RecordFilter) (int, error) {
+	tid, err := parseID("templateId", templateID)
+	if err != nil {
+		return 0, err
+	}
+	return r.Invitations.InviteMatching(ctx, tid, recordFilter(filter))
+}
+
+// ResetCredential is the resolver for the resetCredential field.
+func (r *mutationResolver) ResetCredential(ctx context.Context, recordID string) (*records.Record, error) {
+	rid, err := parseID("recordId", recordID)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.Invitations.Reset(ctx, rid); err != nil {
+		return nil, err
+	}
+	return r.RecordService.Get(ctx, rid)
+}
+
+// RotateIssuingKey is the resolver for the rotateIssuingKey field.
+func (r *mutationResolver) RotateIssuingKey(ctx context.Context) (string, error) {
+	return r.Invitations.RotateKey(ctx)
+}
+
+// RedeemInvitation is the resolver for the redeemInvitation field.
+func (r *mutationResolver) RedeemInvitation(ctx context.Context, token string, uniqueIdentifier string, answers []string, devicePublicKey string) (*invitations.Issued, error) {
+	return r.Invitations.Redeem(ctx, token, uniqueIdentifier, answers, devicePublicKey)
+}
+
+// VerifyCredentialCode is the resolver for the verifyCredentialCode field.
+func (r *mutationResolver) VerifyCredentialCode(ctx context.Context, code string) (*invitations.CodeCheck, error) {
+	return r.Invitations.VerifyCode(ctx, code)
+}
+
 // Organisation is the resolver for the organisation field.
 func (r *operatorResolver) Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error) {
 	return &model.Organisation{ID: obj.OrgID.String(), Name: obj.OrgName}, nil
+}
+
+// EndCursor is the resolver for the endCursor field.
+func (r *outboxConnectionResolver) EndCursor(ctx context.Context, obj *outbox.Page) (*string, error) {
+	if obj.EndCursor == "" {
+		return nil, nil
+	}
+	return &obj.EndCursor, nil
 }
 
 // Me is the resolver for the me field.
@@ -555,6 +635,21 @@ func (r *queryResolver) AuditEvents(ctx context.Context, filter *model.AuditEven
 	return auditConnection(page, after), nil
 }
 
+// WalletInvitation is the resolver for the walletInvitation field.
+func (r *queryResolver) WalletInvitation(ctx context.Context, token string) (*invitations.Preview, error) {
+	return r.Invitations.Lookup(ctx, token)
+}
+
+// Outbox is the resolver for the outbox field.
+func (r *queryResolver) Outbox(ctx context.Context, first *int, after *string) (*outbox.Page, error) {
+	return r.OutboxService.List(ctx, derefOr(first, 0), derefOr(after, ""))
+}
+
+// Revocations is the resolver for the revocations field.
+func (r *queryResolver) Revocations(ctx context.Context, since *string, first *int) (*invitations.RevocationPage, error) {
+	return r.Invitations.Revocations(ctx, derefOr(since, ""), derefOr(first, 0))
+}
+
 // Record is the resolver for the record field.
 func (r *recordChangeResolver) Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error) {
 	if obj.Kind == model.RecordChangeKindDeleted {
@@ -566,6 +661,11 @@ func (r *recordChangeResolver) Record(ctx context.Context, obj *model.RecordChan
 	}
 	// The record may have been deleted since the event was sent.
 	return nullIfNotFound(r.RecordService.Get(ctx, rid))
+}
+
+// Reason is the resolver for the reason field.
+func (r *revocationResolver) Reason(ctx context.Context, obj *invitations.Revocation) (model.RevocationReason, error) {
+	return model.RevocationReason(obj.Reason), nil
 }
 
 // RecordChanged is the resolver for the recordChanged field.
@@ -666,6 +766,22 @@ func (r *subscriptionResolver) ExportProgress(ctx context.Context, id string) (<
 	return out, nil
 }
 
+// Photo is the resolver for the photo field.
+func (r *walletCardResolver) Photo(ctx context.Context, obj *invitations.Card) (*string, error) {
+	if obj.Photo == "" {
+		return nil, nil
+	}
+	return &obj.Photo, nil
+}
+
+// PhotoURL is the resolver for the photoUrl field.
+func (r *walletInvitationResolver) PhotoURL(ctx context.Context, obj *invitations.Preview) (*string, error) {
+	if obj.PhotoPath == "" {
+		return nil, nil
+	}
+	return &obj.PhotoPath, nil
+}
+
 // AuditEvent returns AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
 
@@ -676,6 +792,9 @@ func (r *Resolver) CardRecord() CardRecordResolver { return &cardRecordResolver{
 func (r *Resolver) CardRecordConnection() CardRecordConnectionResolver {
 	return &cardRecordConnectionResolver{r}
 }
+
+// CodeVerification returns CodeVerificationResolver implementation.
+func (r *Resolver) CodeVerification() CodeVerificationResolver { return &codeVerificationResolver{r} }
 
 // Export returns ExportResolver implementation.
 func (r *Resolver) Export() ExportResolver { return &exportResolver{r} }
@@ -695,26 +814,43 @@ func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
 // Operator returns OperatorResolver implementation.
 func (r *Resolver) Operator() OperatorResolver { return &operatorResolver{r} }
 
+// OutboxConnection returns OutboxConnectionResolver implementation.
+func (r *Resolver) OutboxConnection() OutboxConnectionResolver { return &outboxConnectionResolver{r} }
+
 // Query returns QueryResolver implementation.
 func (r *Resolver) Query() QueryResolver { return &queryResolver{r} }
 
 // RecordChange returns RecordChangeResolver implementation.
 func (r *Resolver) RecordChange() RecordChangeResolver { return &recordChangeResolver{r} }
 
+// Revocation returns RevocationResolver implementation.
+func (r *Resolver) Revocation() RevocationResolver { return &revocationResolver{r} }
+
 // Subscription returns SubscriptionResolver implementation.
 func (r *Resolver) Subscription() SubscriptionResolver { return &subscriptionResolver{r} }
+
+// WalletCard returns WalletCardResolver implementation.
+func (r *Resolver) WalletCard() WalletCardResolver { return &walletCardResolver{r} }
+
+// WalletInvitation returns WalletInvitationResolver implementation.
+func (r *Resolver) WalletInvitation() WalletInvitationResolver { return &walletInvitationResolver{r} }
 
 type (
 	auditEventResolver           struct{ *Resolver }
 	cardRecordResolver           struct{ *Resolver }
 	cardRecordConnectionResolver struct{ *Resolver }
+	codeVerificationResolver     struct{ *Resolver }
 	exportResolver               struct{ *Resolver }
 	importResolver               struct{ *Resolver }
 	importPreviewResolver        struct{ *Resolver }
 	importRowResolver            struct{ *Resolver }
 	mutationResolver             struct{ *Resolver }
 	operatorResolver             struct{ *Resolver }
+	outboxConnectionResolver     struct{ *Resolver }
 	queryResolver                struct{ *Resolver }
 	recordChangeResolver         struct{ *Resolver }
+	revocationResolver           struct{ *Resolver }
 	subscriptionResolver         struct{ *Resolver }
+	walletCardResolver           struct{ *Resolver }
+	walletInvitationResolver     struct{ *Resolver }
 )

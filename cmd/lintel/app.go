@@ -24,14 +24,18 @@ import (
 	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/config"
+	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/httpx"
 	"github.com/lintel/lintel/internal/imports"
+	"github.com/lintel/lintel/internal/invitations"
 	"github.com/lintel/lintel/internal/jobs"
+	"github.com/lintel/lintel/internal/outbox"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/store"
 	"github.com/lintel/lintel/internal/templates"
+	"github.com/lintel/lintel/internal/wallet"
 )
 
 // app is one running Lintel server minus its listener: the services, the
@@ -86,6 +90,20 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	// Download links are signed with a key derived from the access-token
 	// key, which every replica already shares.
 	exportSvc := exports.NewService(db, templateSvc, exportCfg, exports.DeriveLinkKey(key), log)
+	seal, err := newSealer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	mailCfg, err := outbox.ConfigFrom(cfg)
+	if err != nil {
+		return nil, &exitError{code: 2, err: err}
+	}
+	mailCfg.JobTimeout = min(mailCfg.JobTimeout, cfg.RescueStuckJobsAfter*9/10)
+	mail := outbox.New(db, seal, mailCfg, log)
+	invCfg := invitations.DefaultConfig()
+	invCfg.InvitationTTL, invCfg.CredentialTTL, invCfg.BaseURL, invCfg.CodeWindow = cfg.InvitationTTL, cfg.CredentialTTL, cfg.BaseURL(), cfg.CodeWindow
+	invitationSvc := invitations.NewService(db, credentials.NewKeys(db.Bun, seal), mail, invCfg, log)
+	importSvc.SetInvitations(invitationSvc)
 	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter, ImportRetention: cfg.ImportRetention}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))
 	}, func(w *rivers.Workers) error {
@@ -94,12 +112,17 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		return rivers.AddWorkerSafely(w, exports.NewPruneWorker(exportSvc))
 	}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, auditlog.NewPruneWorker(db, cfg.AuditRetention))
+	}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, outbox.NewWorker(mail))
+	}, func(w *rivers.Workers) error {
+		return rivers.AddWorkerSafely(w, invitations.NewExpireWorker(db))
 	})
 	if err != nil {
 		return nil, err
 	}
 	importSvc.SetQueue(river)
 	exportSvc.SetQueue(river)
+	mail.SetQueue(river)
 	if err := river.Queues().Add(exports.Queue, rivers.QueueConfig{MaxWorkers: exports.QueueWorkers}); err != nil {
 		return nil, fmt.Errorf("add the export queue: %w", err)
 	}
@@ -112,6 +135,11 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		rivers.NewPeriodicJob(rivers.PeriodicInterval(time.Hour), func() (rivers.JobArgs, *rivers.InsertOpts) {
 			return auditlog.PruneArgs{}, nil
 		}, &rivers.PeriodicJobOpts{RunOnStart: true}),
+		// Credentials end within a minute of their record's expiry.
+		rivers.NewPeriodicJob(rivers.PeriodicInterval(time.Minute), func() (rivers.JobArgs, *rivers.InsertOpts) {
+			return invitations.ExpireArgs{}, nil
+		}, &rivers.PeriodicJobOpts{RunOnStart: true}),
+		outbox.PeriodicJob(),
 	})
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
 	a := &app{bootstrap: boot, river: river, exports: exportSvc, cancelRun: cancelRun}
@@ -133,7 +161,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	metrics := httpx.NewMetrics(reg)
 
 	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker, ImportService: importSvc,
-		ExportService: exportSvc, AuditService: auditlog.NewService(db)}
+		ExportService: exportSvc, AuditService: auditlog.NewService(db), Invitations: invitationSvc, OutboxService: mail}
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
@@ -148,6 +176,12 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	// browser can follow it.
 	mux.Handle("GET /exports/{id}/download", httpx.Wrap(log, metrics, "export_download", downloadHandler(exportSvc, log)))
 	mux.Handle("GET /records/{id}/photo", httpx.Wrap(log, metrics, "photo", graph.Authenticator(signer)(photoHandler(recordSvc))))
+	mux.Handle("GET /records/{id}/barcode.png", httpx.Wrap(log, metrics, "barcode", graph.Authenticator(signer)(barcodeHandler(recordSvc, templateSvc))))
+	mux.Handle("GET /.well-known/jwks.json", httpx.Wrap(log, metrics, "jwks", jwksHandler(invitationSvc)))
+	// The wallet page is public: the invitation token in its path, and the
+	// device key in the phone, are the credentials.
+	mux.Handle("/wallet/", httpx.Wrap(log, metrics, "wallet", wallet.Handler()))
+	mux.Handle("GET /wallet/invite/{token}/photo", httpx.Wrap(log, metrics, "wallet_photo", walletPhotoHandler(invitationSvc)))
 	mux.Handle("GET /healthz", httpx.Wrap(log, metrics, "healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })))
 	mux.Handle("GET /readyz", httpx.Wrap(log, metrics, "readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		pingCtx, cancel := context.WithTimeout(r.Context(), 2*time.Second)

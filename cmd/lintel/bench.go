@@ -37,6 +37,7 @@ import (
 )
 
 const benchUsage = `usage: lintel bench import [--rows N] [--database-url URL] [--data-dir DIR] [--json]
+       lintel bench credentials [--n N] [--symbology QR]   (no database; see lintel bench credentials -h)
 
 Times a SYNC + ARCHIVE import of N rows through the GraphQL API of an
 in-process server, and two baselines on the same database: (a) a COPY of the
@@ -107,6 +108,9 @@ type benchReport struct {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, args[1:], stdout, getenv)
+	}
+	if len(args) > 0 && args[0] == "credentials" {
+		return benchCredentials(ctx, args[1:], stdout, stderr)
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprint(stderr, benchUsage)
@@ -218,6 +222,7 @@ func (b *bench) run(ctx context.Context, dbURL, dataDir string, getenv func(stri
 	b.meter = newPeakMeter(b.db.Pool, b.db.embedded != nil || localDatabase(b.db.Pool))
 	b.report.Notes = append(b.report.Notes, b.meter.notes()...)
 
+	benchMasterKey(cfg)
 	a, err := newApp(ctx, cfg, b.db.DB, quietLogger())
 	if err != nil {
 		return err

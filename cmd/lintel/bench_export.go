@@ -150,6 +150,7 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 	if err := db.Pool.QueryRow(ctx, `SHOW server_version`).Scan(&version); err != nil {
 		return err
 	}
+	benchMasterKey(cfg)
 	a, err := newApp(ctx, cfg, db.DB, quietLogger())
 	if err != nil {
 		return err

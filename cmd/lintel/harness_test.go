@@ -26,6 +26,9 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testdb.Main(m)) }
 
+// testMasterKey seals issuing keys and e-mail secrets in tests.
+const testMasterKey = "dGVzdCBtYXN0ZXIga2V5IHRoYXQgaXMgMzIgYnl0ZXM="
+
 // testPassword is every test operator's password.
 const testPassword = "correct horse battery staple"
 
@@ -46,14 +49,15 @@ func newTestServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	ctx := context.Background()
 	url := testdb.URL(t)
+	// The listener comes first so that links the server writes (invitation
+	// e-mail, credential issuer) name its real address.
+	srv := httptest.NewUnstartedServer(nil)
+	defaults := map[string]string{"DATABASE_URL": url, "LINTEL_MASTER_KEY": testMasterKey, "LINTEL_PUBLIC_URL": "http://" + srv.Listener.Addr().String()}
 	cfg, _, err := config.Load("test", nil, func(k string) string {
 		if v, ok := env[k]; ok {
 			return v
 		}
-		if k == "DATABASE_URL" {
-			return url
-		}
-		return ""
+		return defaults[k]
 	})
 	require.NoError(t, err)
 	db, err := store.Open(ctx, url, store.Options{MaxConns: 10})
@@ -66,7 +70,8 @@ func newTestServer(t testing.TB, env map[string]string) *testServer {
 	a, err := newApp(ctx, cfg, db, log)
 	require.NoError(t, err)
 	t.Cleanup(a.stop)
-	srv := httptest.NewServer(a.handler)
+	srv.Config.Handler = a.handler
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return &testServer{t: t, URL: srv.URL, DB: db, DBURL: url, Auth: auth.NewService(db.Bun, nil, auth.DefaultConfig()), app: a, client: srv.Client()}
 }

@@ -4,6 +4,8 @@
 //	lintel serve                      run the server (embedded PostgreSQL unless DATABASE_URL is set)
 //	lintel migrate up|down|status     manage the database schema
 //	lintel operator create|set-password|list
+//	lintel outbox [--status S] [--limit N] [--links]
+//	lintel import | export | bench …
 package main
 
 import (
@@ -31,6 +33,9 @@ commands:
   export --server URL --template T [--filter K=V]… [--columns a,b] [--bom] -o FILE
                                       export a template's records as CSV through the API
   bench export [--rows N]             time an export against COPY (SELECT …) TO STDOUT
+  outbox [--status S] [--limit N] [--links]
+                                      list e-mail of every organisation, newest first; --links
+                                      also prints held/pending invitation links (needs the master key)
 
 Every command takes the configuration flags of "lintel serve -h" (or their
 environment variables), notably --data-dir and --database-url.
@@ -79,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return benchCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "export":
 		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
+	case "outbox":
+		return outboxCmd(ctx, args[1:], stdout, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -92,6 +92,9 @@ func procEnv(extra map[string]string) []string {
 	for k, v := range extra {
 		env = append(env, k+"="+v)
 	}
+	if _, ok := extra["LINTEL_MASTER_KEY"]; !ok && extra["DATABASE_URL"] != "" {
+		env = append(env, "LINTEL_MASTER_KEY="+testMasterKey)
+	}
 	return env
 }
 

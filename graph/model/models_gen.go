@@ -150,6 +150,10 @@ type ImportOptionsInput struct {
 	DefaultExpiresAt graphql.Omittable[*time.Time] `json:"defaultExpiresAt,omitempty"`
 	// What invalid rows do (default ABORT; SYNC always aborts).
 	InvalidRows graphql.Omittable[*imports.InvalidRows] `json:"invalidRows,omitempty"`
+	// Invite created records that have a recipient e-mail once the import commits (default false).
+	SendInvitations graphql.Omittable[*bool] `json:"sendInvitations,omitempty"`
+	// E-mail the cardholders of records the import archives or deletes (default false).
+	NotifyRemoved graphql.Omittable[*bool] `json:"notifyRemoved,omitempty"`
 	// The file's encoding when it is not UTF-8, e.g. WINDOWS-1252, ISO-8859-1, UTF-16LE.
 	Encoding graphql.Omittable[*string] `json:"encoding,omitempty"`
 	// The delimiter: , ; | or TAB (default detected).
@@ -440,6 +444,76 @@ func (e *RecordChangeKind) UnmarshalJSON(b []byte) error {
 }
 
 func (e RecordChangeKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// Why a credential stopped working.
+type RevocationReason string
+
+const (
+	// A lost phone was reset.
+	RevocationReasonReset RevocationReason = "RESET"
+	// The record was suspended.
+	RevocationReasonSuspended RevocationReason = "SUSPENDED"
+	// The record was archived.
+	RevocationReasonArchived RevocationReason = "ARCHIVED"
+	// The record was deleted.
+	RevocationReasonDeleted RevocationReason = "DELETED"
+	// The record's or the credential's validity ended.
+	RevocationReasonExpired RevocationReason = "EXPIRED"
+	// A new credential replaced it.
+	RevocationReasonReissued RevocationReason = "REISSUED"
+)
+
+var AllRevocationReason = []RevocationReason{
+	RevocationReasonReset,
+	RevocationReasonSuspended,
+	RevocationReasonArchived,
+	RevocationReasonDeleted,
+	RevocationReasonExpired,
+	RevocationReasonReissued,
+}
+
+func (e RevocationReason) IsValid() bool {
+	switch e {
+	case RevocationReasonReset, RevocationReasonSuspended, RevocationReasonArchived, RevocationReasonDeleted, RevocationReasonExpired, RevocationReasonReissued:
+		return true
+	}
+	return false
+}
+
+func (e RevocationReason) String() string {
+	return string(e)
+}
+
+func (e *RevocationReason) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = RevocationReason(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid RevocationReason", str)
+	}
+	return nil
+}
+
+func (e RevocationReason) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *RevocationReason) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e RevocationReason) MarshalJSON() ([]byte, error) {
 	var buf bytes.Buffer
 	e.MarshalGQL(&buf)
 	return buf.Bytes(), nil

@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// addressLimiter counts failed logins per client address in a fixed window.
+// AddressLimiter counts failures (logins, invitation guesses) per client address in a fixed window.
 // It is per process: a replica set multiplies the allowance by its size,
 // which the per-account lockout (stored in the database) bounds anyway.
-type addressLimiter struct {
+type AddressLimiter struct {
 	mu     sync.Mutex
 	max    int
 	window time.Duration
@@ -21,12 +21,12 @@ type addrWindow struct {
 	failures int
 }
 
-func newAddressLimiter(max int, window time.Duration) *addressLimiter {
-	return &addressLimiter{max: max, window: window, seen: map[string]*addrWindow{}}
+func NewAddressLimiter(max int, window time.Duration) *AddressLimiter {
+	return &AddressLimiter{max: max, window: window, seen: map[string]*addrWindow{}}
 }
 
 // blockedFor returns how long addr must wait, or 0.
-func (l *addressLimiter) blockedFor(addr string) time.Duration {
+func (l *AddressLimiter) BlockedFor(addr string) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w, ok := l.seen[addr]
@@ -44,7 +44,7 @@ func (l *addressLimiter) blockedFor(addr string) time.Duration {
 	return 0
 }
 
-func (l *addressLimiter) fail(addr string) {
+func (l *AddressLimiter) Fail(addr string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()

@@ -65,12 +65,12 @@ type Service struct {
 	db     *bun.DB
 	signer *Signer
 	cfg    Config
-	byAddr *addressLimiter
+	byAddr *AddressLimiter
 }
 
 // NewService returns a service issuing tokens with signer.
 func NewService(db *bun.DB, signer *Signer, cfg Config) *Service {
-	return &Service{db: db, signer: signer, cfg: cfg, byAddr: newAddressLimiter(cfg.MaxFailuresPerAddress, cfg.AddressWindow)}
+	return &Service{db: db, signer: signer, cfg: cfg, byAddr: NewAddressLimiter(cfg.MaxFailuresPerAddress, cfg.AddressWindow)}
 }
 
 // Signer returns the access-token signer (the HTTP layer verifies with it).
@@ -93,7 +93,7 @@ var errBadCredentials = apperr.New(apperr.Unauthenticated, "wrong e-mail or pass
 // address.
 func (s *Service) Login(ctx context.Context, email, password, clientAddr string) (*Session, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
-	if wait := s.byAddr.blockedFor(clientAddr); wait > 0 {
+	if wait := s.byAddr.BlockedFor(clientAddr); wait > 0 {
 		return nil, rateLimited("too many failed logins from this address", wait)
 	}
 	var row operatorRow
@@ -103,7 +103,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 	}
 	known := err == nil
 	if known && row.LockedUntil != nil && row.LockedUntil.After(time.Now()) {
-		s.byAddr.fail(clientAddr)
+		s.byAddr.Fail(clientAddr)
 		return nil, rateLimited("too many failed logins for this account", time.Until(*row.LockedUntil))
 	}
 	hash := dummyHash()
@@ -115,7 +115,7 @@ func (s *Service) Login(ctx context.Context, email, password, clientAddr string)
 		return nil, fmt.Errorf("auth: verify password: %w", err)
 	}
 	if !known || !ok || row.Disabled {
-		s.byAddr.fail(clientAddr)
+		s.byAddr.Fail(clientAddr)
 		if known {
 			if err := s.recordFailure(ctx, row.ID, row.FailedLogins+1); err != nil {
 				return nil, err

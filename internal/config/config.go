@@ -45,6 +45,7 @@ type Config struct {
 	PublicURL            string
 	InvitationTTL        time.Duration
 	CredentialTTL        time.Duration
+	CodeWindow           time.Duration
 	SMTPAddr             string
 	SMTPTLS              string // "starttls", "tls" or "none"
 	SMTPUsername         string
@@ -127,6 +128,7 @@ var Options = []Option{
 	{"public-url", "LINTEL_PUBLIC_URL", "", "base URL cardholders' phones reach this service at (invitation links, credential issuer); empty means http://ADDR", str(func(c *Config) *string { return &c.PublicURL })},
 	{"invitation-ttl", "LINTEL_INVITATION_TTL", "168h", "how long an invitation link works", duration(func(c *Config) *time.Duration { return &c.InvitationTTL })},
 	{"credential-ttl", "LINTEL_CREDENTIAL_TTL", "8760h", "longest lifetime of a mobile credential (never past the record's expiry)", duration(func(c *Config) *time.Duration { return &c.CredentialTTL })},
+	{"code-window", "LINTEL_CODE_WINDOW", "30s", "how old a wallet's rotating code may be when a door checks it (a screenshot stops working after this)", duration(func(c *Config) *time.Duration { return &c.CodeWindow })},
 	{"smtp-addr", "LINTEL_SMTP_ADDR", "", "SMTP server host:port; empty keeps e-mail in the outbox (see lintel outbox) and logs invitation links", str(func(c *Config) *string { return &c.SMTPAddr })},
 	{"smtp-tls", "LINTEL_SMTP_TLS", "starttls", "starttls (required), tls (implicit TLS, port 465) or none (loopback servers only)", str(func(c *Config) *string { return &c.SMTPTLS })},
 	{"smtp-username", "LINTEL_SMTP_USERNAME", "", "SMTP AUTH user name; empty sends without AUTH", str(func(c *Config) *string { return &c.SMTPUsername })},
@@ -172,6 +174,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 	}
 	if c.InvitationTTL <= 0 || c.CredentialTTL <= 0 {
 		return nil, nil, fmt.Errorf("--invitation-ttl and --credential-ttl must be positive")
+	}
+	if c.CodeWindow < time.Second || c.CodeWindow > 5*time.Minute {
+		return nil, nil, fmt.Errorf("--code-window / LINTEL_CODE_WINDOW: must be between 1s and 5m")
 	}
 	if _, err := c.MasterKeyBytes(); err != nil {
 		return nil, nil, err

@@ -17,6 +17,7 @@ import (
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/records"
+	"github.com/lintel/lintel/internal/revocation"
 	"github.com/lintel/lintel/internal/store"
 )
 
@@ -386,8 +387,16 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 		refused = s.refusal(imp, counts)
 		if refused == nil {
 			start = phase(PhaseApplying)
+			if err := s.endCredentials(ctx, tx, imp); err != nil {
+				return err
+			}
 			if err := pl.apply(ctx, tx); err != nil {
 				return err
+			}
+			if imp.Options.SendInvitations && s.invitations != nil {
+				if _, err := s.invitations.InviteImported(ctx, tx, imp.OrgID, nil, `SELECT create_id FROM import_plan WHERE outcome = 'CREATE'`); err != nil {
+					return err
+				}
 			}
 			timings["applying"] = time.Since(start).Seconds()
 		}
@@ -431,6 +440,33 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 		imp.Outcome, imp.Phase = &succeeded, &done
 	}
 	s.announce(ctx, imp)
+	if refused == nil && s.invitations != nil && (imp.Options.SendInvitations || imp.Options.NotifyRemoved) {
+		s.invitations.Kick(ctx)
+	}
+	return nil
+}
+
+// endCredentials revokes the credentials of the records the import
+// archives or deletes and, when asked, tells their cardholders, before the
+// records change (deleted ones must still be readable).
+func (s *Service) endCredentials(ctx context.Context, tx pgx.Tx, imp *Import) error {
+	if imp.Options.Mode != Sync || imp.Options.MissingAction == Keep {
+		return nil
+	}
+	for _, removal := range []struct {
+		outcome, reason string
+		deleted         bool
+	}{{"ARCHIVE", revocation.Archived, false}, {"DELETE", revocation.Deleted, true}} {
+		sel := `SELECT id FROM import_missing WHERE outcome = '` + removal.outcome + `'`
+		if _, err := revocation.Records(ctx, revocation.Pgx(tx), imp.OrgID, sel, removal.reason, string(records.CredentialRevoked)); err != nil {
+			return err
+		}
+		if imp.Options.NotifyRemoved && s.invitations != nil {
+			if _, err := s.invitations.NotifyRemoved(ctx, tx, imp.OrgID, sel, removal.deleted); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 

@@ -45,7 +45,21 @@ type Service struct {
 	cfg       Config
 	log       *slog.Logger
 	river     *river.Client[*sql.Tx]
+	// invitations sends the e-mail an import asks for; nil sends none.
+	invitations Invitations
 }
+
+// Invitations is what an import needs of the invitation service: writing
+// invitations and removal notices inside the import's transaction, and
+// starting delivery after it commits.
+type Invitations interface {
+	InviteImported(ctx context.Context, tx pgx.Tx, org uuid.UUID, by *uuid.UUID, recordsSQL string) (int, error)
+	NotifyRemoved(ctx context.Context, tx pgx.Tx, org uuid.UUID, recordsSQL string, deleted bool) (int, error)
+	Kick(ctx context.Context)
+}
+
+// SetInvitations connects the invitation service.
+func (s *Service) SetInvitations(inv Invitations) { s.invitations = inv }
 
 // NewService returns an import service; call SetQueue before starting
 // imports.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/lintel/lintel/internal/barcodes"
 	"github.com/lintel/lintel/internal/cardid"
 	"github.com/lintel/lintel/internal/csvin"
 	"github.com/lintel/lintel/internal/records"
@@ -160,6 +161,10 @@ func (c *checker) check(cells []string, line int) stagedRow {
 		v := c.cell(cells, col)
 		if utf8.RuneCountInString(v) > 2000 {
 			bad(col, AttrBarcodeValue, "is longer than 2000 characters")
+		} else if v != "" {
+			if err := barcodes.Check(string(c.tmpl.Symbology), v); err != nil {
+				bad(col, AttrBarcodeValue, "%s", err.Error())
+			}
 		}
 		r.text[AttrBarcodeValue] = v
 	}

@@ -74,6 +74,12 @@ type Options struct {
 	DefaultValidFrom *time.Time    `json:"defaultValidFrom,omitempty"`
 	DefaultExpiresAt *time.Time    `json:"defaultExpiresAt,omitempty"`
 	InvalidRows      InvalidRows   `json:"invalidRows"`
+	// SendInvitations invites created records that have a recipient
+	// e-mail once the import commits.
+	SendInvitations bool `json:"sendInvitations,omitempty"`
+	// NotifyRemoved e-mails the cardholders of records the import
+	// archives or deletes.
+	NotifyRemoved bool `json:"notifyRemoved,omitempty"`
 }
 
 // DefaultOptions is an UPSERT on card ID that overwrites.

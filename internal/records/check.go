@@ -2,6 +2,7 @@ package records
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/auth"
+	"github.com/lintel/lintel/internal/barcodes"
 	"github.com/lintel/lintel/internal/cardid"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -82,6 +84,9 @@ func check(t *templates.Template, st *state, fs *apperr.Fields) {
 	}
 	if utf8.RuneCountInString(st.BarcodeValue) > maxBarcodeLength {
 		fs.Add("input.barcodeValue", "must be at most %d characters", maxBarcodeLength)
+	} else if err := barcodes.Check(string(t.Symbology), st.BarcodeValue); err != nil && st.BarcodeValue != "" {
+		// Refused now rather than rendered as a broken image later.
+		fs.Add("input.barcodeValue", "%s", err.Error())
 	}
 	st.RecipientEmail = strings.ToLower(strings.TrimSpace(st.RecipientEmail))
 	identifierOK := len(*fs) == identifierErrors
@@ -164,4 +169,41 @@ func searchText(st *state) string {
 		b.WriteByte(' ')
 	}
 	return b.String()
+}
+
+// Questions returns the security questions stored with a record (raw is
+// the security_questions column).
+func Questions(raw []byte) ([]string, error) {
+	var qs []storedQuestion
+	if err := json.Unmarshal(raw, &qs); err != nil {
+		return nil, fmt.Errorf("records: decode security questions: %w", err)
+	}
+	out := make([]string, len(qs))
+	for i, q := range qs {
+		out[i] = q.Question
+	}
+	return out, nil
+}
+
+// AnswersMatch reports whether answers, in question order, match the hashes
+// stored with a record after NormaliseAnswer. Every answer is checked, so
+// the time taken does not tell which one was wrong.
+func AnswersMatch(ctx context.Context, raw []byte, answers []string) (bool, error) {
+	var qs []storedQuestion
+	if err := json.Unmarshal(raw, &qs); err != nil {
+		return false, fmt.Errorf("records: decode security questions: %w", err)
+	}
+	ok := len(answers) == len(qs)
+	for i, q := range qs {
+		a := ""
+		if i < len(answers) {
+			a = answers[i]
+		}
+		match, err := auth.VerifySecret(ctx, q.AnswerHash, NormaliseAnswer(a))
+		if err != nil {
+			return false, err
+		}
+		ok = ok && match
+	}
+	return ok, nil
 }

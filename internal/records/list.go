@@ -277,3 +277,14 @@ func (s *Service) Count(ctx context.Context, templateID uuid.UUID, f Filter) (in
 	}
 	return n, nil
 }
+
+// FilterSQL returns the SQL condition (bun "?" placeholders) selecting a
+// template's records in org that match f, for services that act on every
+// matching record (bulk invitations).
+func FilterSQL(org, templateID uuid.UUID, f Filter) (string, []any, error) {
+	if err := validateFilter(f); err != nil {
+		return "", nil, err
+	}
+	cond, args := where(org, templateID, f)
+	return cond, args, nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/lintel/lintel/internal/audit"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/revocation"
 	"github.com/lintel/lintel/internal/store"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -504,6 +505,11 @@ func (s *Service) transition(ctx context.Context, id uuid.UUID, from []Status, t
 		if !slices.Contains(from, Status(old.Status)) {
 			return apperr.New(apperr.FailedPrecondition, "record %s is %s; %s needs it to be %s", id, old.Status, action, joinStatuses(from))
 		}
+		if reason := revocationReason[to]; reason != "" {
+			if _, err := revocation.Record(ctx, revocation.Bun(tx), p.OrgID, id, reason, string(CredentialRevoked)); err != nil {
+				return err
+			}
+		}
 		err = tx.NewRaw(`UPDATE card_records SET status = ?, archived_at = CASE WHEN ? = 'ARCHIVED' THEN now() END,
 				version = version + 1, updated_at = now() WHERE id = ? RETURNING `+columns, to, to, id).Scan(ctx, &r)
 		if err != nil {
@@ -516,6 +522,9 @@ func (s *Service) transition(ctx context.Context, id uuid.UUID, from []Status, t
 	}
 	return r.record()
 }
+
+// revocationReason says which statuses end a record's credential.
+var revocationReason = map[Status]string{Suspended: revocation.Suspended, Archived: revocation.Archived}
 
 func joinStatuses(ss []Status) string {
 	parts := make([]string, len(ss))
@@ -559,6 +568,11 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		}
 		if Status(old.Status) != Archived {
 			return apperr.New(apperr.FailedPrecondition, "record %s is %s: only archived records can be deleted (archive it first)", id, old.Status)
+		}
+		// Archiving revoked the credential already; this covers records
+		// archived before credentials existed and keeps the feed's reason.
+		if _, err := revocation.Record(ctx, revocation.Bun(tx), p.OrgID, id, revocation.Deleted, string(CredentialRevoked)); err != nil {
+			return err
 		}
 		if _, err := tx.NewRaw(`DELETE FROM card_records WHERE id = ?`, id).Exec(ctx); err != nil {
 			return fmt.Errorf("records: delete %s: %w", id, err)
