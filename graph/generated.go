@@ -3705,7 +3705,7 @@ input ImportOptionsInput {
   defaultExpiresAt: Time
   "What invalid rows do (default ABORT; SYNC always aborts)."
   invalidRows: InvalidRowPolicy
-  "Invite created records that have a recipient e-mail once the import commits (default false)."
+  "Invite created records that have a recipient e-mail once the import commits (default false). Records of e-mail-identified templates need a security question to be invited, so in practice this invites records of ID-number templates."
   sendInvitations: Boolean
   "E-mail the cardholders of records the import archives or deletes (default false)."
   notifyRemoved: Boolean
@@ -4428,9 +4428,9 @@ extend type Query {
 }
 
 extend type Mutation {
-  "Sends a record an invitation to install its mobile credential; a previous link stops working. FAILED_PRECONDITION when the record is not active, has no recipient e-mail, has expired, or already holds an active credential (use resetCredential)."
+  "Sends a record an invitation to install its mobile credential; a previous link stops working. FAILED_PRECONDITION when the record is not active, has no recipient e-mail, has expired, already holds an active credential (use resetCredential), or is identified by e-mail and has no security question (the address the link goes to would be the whole identity check)."
   inviteRecord("The record." id: ID!): CardRecord! @hasRole(role: OPERATOR)
-  "Invites every active record of a template matching the filter that has a recipient e-mail and was never invited; returns how many."
+  "Invites every active record of a template matching the filter that has a recipient e-mail and was never invited (and, for e-mail-identified templates, a security question); returns how many."
   inviteRecords("The template." templateId: ID!, "Narrows the records." filter: RecordFilter): Int! @hasRole(role: OPERATOR)
   "Replaces a lost phone: the credential is revoked, the device unbound, and a new invitation sent. The state is RESET until the new link is redeemed."
   resetCredential("The record." recordId: ID!): CardRecord! @hasRole(role: OPERATOR)

@@ -1,3 +1,4 @@
+DROP INDEX IF EXISTS card_records_credential_expiry_idx;
 DROP TABLE IF EXISTS outbox_messages;
 DROP TABLE IF EXISTS revocations;
 DROP TABLE IF EXISTS credentials;

@@ -55,10 +55,16 @@ CREATE TABLE credentials (
     not_before    timestamptz NOT NULL,
     expires_at    timestamptz NOT NULL,
     revoked_at    timestamptz,
+    -- The newest rotating code accepted, so that a code is good once
+    -- across every replica (each also keeps a replay cache in memory).
+    last_code_at  timestamptz,
     revoke_reason text CHECK (revoke_reason IN ('RESET', 'SUSPENDED', 'ARCHIVED', 'DELETED', 'EXPIRED', 'REISSUED'))
 );
 CREATE UNIQUE INDEX credentials_one_live ON credentials (record_id) WHERE revoked_at IS NULL;
 CREATE INDEX credentials_org_record_idx ON credentials (org_id, record_id);
+-- What the minutely expiry job looks for.
+CREATE INDEX credentials_live_expiry_idx ON credentials (expires_at) WHERE revoked_at IS NULL;
+CREATE INDEX card_records_credential_expiry_idx ON card_records (expires_at) WHERE credential_state IN ('INVITED', 'ACTIVE', 'RESET');
 
 -- The revocation feed gateways follow. seq is assigned while holding a
 -- per-organisation advisory lock until commit, so a reader that has seen
@@ -95,4 +101,5 @@ CREATE TABLE outbox_messages (
     sent_at         timestamptz
 );
 CREATE INDEX outbox_due_idx ON outbox_messages (next_attempt_at) WHERE status = 'PENDING';
+CREATE INDEX outbox_held_idx ON outbox_messages (created_at) WHERE status = 'HELD';
 CREATE INDEX outbox_org_created_idx ON outbox_messages (org_id, created_at DESC, id DESC);

@@ -372,15 +372,24 @@ func TestRecordBarcodes(t *testing.T) {
 func TestImportInvitesNewRecordsAndTellsRemovedCardholders(t *testing.T) {
 	t.Parallel()
 	w := newWalletSetup(t, nil)
+	// Cardholders identified by an ID number: the number, not the e-mail
+	// address the link goes to, is what they prove they know.
+	tpl := w.admin.createTemplate(vars{"name": "Students", "symbology": "QR", "cardIdFormat": "DECIMAL", "uniqueIdentifierKind": "ID_NUMBER",
+		"fields": []vars{{"key": "name", "label": "Name", "type": "TEXT", "side": "FRONT"}}})
+	add := func(card, id, email string) string {
+		res := w.op.do(`mutation($t: ID!, $in: RecordInput!) { addRecord(templateId: $t, input: $in) { id } }`, vars{"t": tpl, "in": vars{
+			"cardId": card, "uniqueIdentifier": id, "recipientEmail": email, "fields": []vars{{"key": "name", "value": id}}}}).requireOK(t)
+		return res.str("addRecord.id")
+	}
+	ada, bob := add("1001", "S-1001", "ada@acme.test"), add("1002", "S-1002", "bob@acme.test")
 	d := newDevice(t)
-	res := w.s.anonymous().do(redeemMutation, vars{"t": w.invite(t, w.rec, "ada@acme.test", 0), "u": "ada@acme.test", "a": []string{"Dark Blue", "Zürich"}, "k": d.jwk}).requireOK(t)
+	res := w.s.anonymous().do(redeemMutation, vars{"t": w.invite(t, ada, "ada@acme.test", 0), "u": "s-1001", "a": []string{}, "k": d.jwk}).requireOK(t)
 	adaCred := res.str("redeemInvitation.credential")
-	bob := addWalletRecord(t, w.op, w.tpl, "1002", "bob@acme.test", "Bob")
 	bobToken := w.invite(t, bob, "bob@acme.test", 0)
 
 	// The file holds two new cardholders; Ada and Bob are missing from it.
-	file := "card id,e-mail,name\n2001,cy@acme.test,Cy\n2002,di@acme.test,Di\n"
-	id := w.op.createImport(w.tpl, "people.csv", file, vars{"mode": "SYNC", "missingAction": "ARCHIVE", "sendInvitations": true, "notifyRemoved": true}).
+	file := "card_id,unique_identifier,recipient_email,name\n2001,S-2001,cy@acme.test,Cy\n2002,S-2002,di@acme.test,Di\n"
+	id := w.op.createImport(tpl, "people.csv", file, vars{"mode": "SYNC", "missingAction": "ARCHIVE", "sendInvitations": true, "notifyRemoved": true}).
 		requireOK(t).str("createImport.id")
 	counts := w.op.preview(id).requireOK(t).get("previewImport.counts").(map[string]any)
 	require.Equal(t, 2.0, counts["create"])
@@ -393,26 +402,41 @@ func TestImportInvitesNewRecordsAndTellsRemovedCardholders(t *testing.T) {
 	for _, email := range []string{"cy@acme.test", "di@acme.test"} {
 		tok := tokenOf(inviteLink(t, w.mb.waitFor(t, email, 0)))
 		res := w.s.anonymous().do(walletInvitationQuery, vars{"t": tok}).requireOK(t)
-		require.Equal(t, "Badge", res.str("walletInvitation.templateName"))
+		require.Equal(t, "Students", res.str("walletInvitation.templateName"))
+		require.Equal(t, "ID number", res.str("walletInvitation.uniqueIdentifierLabel"))
 	}
-	res = w.op.do(`query($t: ID!) { records(templateId: $t, filter: {credentialState: INVITED}) { edges { node { cardId } } } }`, vars{"t": w.tpl}).requireOK(t)
+	res = w.op.do(`query($t: ID!) { records(templateId: $t, filter: {credentialState: INVITED}) { edges { node { cardId } } } }`, vars{"t": tpl}).requireOK(t)
 	require.ElementsMatch(t, []any{map[string]any{"node": map[string]any{"cardId": "2001"}}, map[string]any{"node": map[string]any{"cardId": "2002"}}}, res.get("records.edges"))
 
 	// Removed cardholders are told, and their credentials and links end
 	// in the same transaction as the archive.
 	for _, email := range []string{"ada@acme.test", "bob@acme.test"} {
 		m := w.mb.waitFor(t, email, 1)
-		require.Contains(t, m.Text, "Badge")
+		require.Contains(t, m.Text, "Students")
 		require.NotRegexp(t, inviteLinkRE, m.Text)
 	}
 	res = w.op.do(walletCodeQuery, vars{"c": d.code(t, adaCred)}).requireOK(t)
 	require.Equal(t, "REVOKED", res.str("verifyCredentialCode.reason"))
 	w.s.anonymous().do(walletInvitationQuery, vars{"t": bobToken}).requireCode(t, "NOT_FOUND")
 	res = w.admin.do(`{ revocations { items { recordId reason } } }`, nil).requireOK(t)
-	require.Equal(t, []any{map[string]any{"recordId": w.rec, "reason": "ARCHIVED"}}, res.get("revocations.items"))
-	for _, rec := range []string{w.rec, bob} {
+	require.Equal(t, []any{map[string]any{"recordId": ada, "reason": "ARCHIVED"}}, res.get("revocations.items"))
+	for _, rec := range []string{ada, bob} {
 		require.Equal(t, "REVOKED", w.op.do(recQuery, vars{"id": rec}).requireOK(t).str("record.credentialState"))
 	}
+}
+
+func TestARecordWithoutSecurityQuestionsIsNotInvitedByEmailAlone(t *testing.T) {
+	t.Parallel()
+	w := newWalletSetup(t, nil)
+	res := w.op.do(`mutation($t: ID!, $in: RecordInput!) { addRecord(templateId: $t, input: $in) { id } }`, vars{"t": w.tpl, "in": vars{
+		"cardId": "3001", "uniqueIdentifier": "eve@acme.test", "fields": []vars{{"key": "name", "value": "Eve"}}}}).requireOK(t)
+	eve := res.str("addRecord.id")
+	e := w.op.do(`mutation($id: ID!) { inviteRecord(id: $id) { id } }`, vars{"id": eve}).requireCode(t, "FAILED_PRECONDITION")
+	require.Contains(t, e.Message, "security question")
+	// inviteRecords passes over it (and invites Ada, who has questions).
+	res = w.op.do(`mutation($t: ID!) { inviteRecords(templateId: $t) }`, vars{"t": w.tpl}).requireOK(t)
+	require.Equal(t, 1, res.num("inviteRecords"))
+	require.Equal(t, "NOT_INVITED", w.op.do(recQuery, vars{"id": eve}).requireOK(t).str("record.credentialState"))
 }
 
 func TestSuspendingAndDeletingEndCredentials(t *testing.T) {

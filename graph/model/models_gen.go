@@ -150,7 +150,7 @@ type ImportOptionsInput struct {
 	DefaultExpiresAt graphql.Omittable[*time.Time] `json:"defaultExpiresAt,omitempty"`
 	// What invalid rows do (default ABORT; SYNC always aborts).
 	InvalidRows graphql.Omittable[*imports.InvalidRows] `json:"invalidRows,omitempty"`
-	// Invite created records that have a recipient e-mail once the import commits (default false).
+	// Invite created records that have a recipient e-mail once the import commits (default false). Records of e-mail-identified templates need a security question to be invited, so in practice this invites records of ID-number templates.
 	SendInvitations graphql.Omittable[*bool] `json:"sendInvitations,omitempty"`
 	// E-mail the cardholders of records the import archives or deletes (default false).
 	NotifyRemoved graphql.Omittable[*bool] `json:"notifyRemoved,omitempty"`

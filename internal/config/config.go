@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -180,6 +181,16 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 	}
 	if _, err := c.MasterKeyBytes(); err != nil {
 		return nil, nil, err
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return nil, nil, fmt.Errorf("--public-url / LINTEL_PUBLIC_URL: %q is not an absolute http(s) URL", c.PublicURL)
+		}
+	} else if c.SMTPAddr != "" {
+		// Links in e-mail must reach the server from a phone, which the
+		// listen address (often 127.0.0.1 behind a proxy) does not.
+		return nil, nil, fmt.Errorf("--public-url / LINTEL_PUBLIC_URL is required with an SMTP server: invitation links must name the address phones reach (https, since the wallet's key needs a secure page)")
 	}
 	return c, fs.Args(), nil
 }

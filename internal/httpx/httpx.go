@@ -4,6 +4,7 @@
 package httpx
 
 import (
+	"strings"
 	"log/slog"
 	"net"
 	"net/http"
@@ -98,9 +99,23 @@ func Wrap(log *slog.Logger, m *Metrics, route string, next http.Handler) http.Ha
 			elapsed := time.Since(start)
 			m.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
 			m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
-			log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", r.URL.Path, "status", status,
+			log.InfoContext(ctx, "request", "request_id", id, "method", r.Method, "path", loggedPath(r.URL.Path), "status", status,
 				"bytes", sw.bytes, "duration_ms", float64(elapsed.Microseconds())/1000, "remote", host)
 		}()
 		next.ServeHTTP(sw, r.WithContext(ctx))
 	})
+}
+
+// loggedPath is a request path fit for the log: an invitation link's token
+// is a credential, so it is cut out.
+func loggedPath(p string) string {
+	const invite = "/wallet/invite/"
+	rest, ok := strings.CutPrefix(p, invite)
+	if !ok {
+		return p
+	}
+	if _, tail, found := strings.Cut(rest, "/"); found {
+		return invite + "[token]/" + tail
+	}
+	return invite + "[token]"
 }

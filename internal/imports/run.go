@@ -461,7 +461,8 @@ func (s *Service) endCredentials(ctx context.Context, tx pgx.Tx, imp *Import) er
 		if _, err := revocation.Records(ctx, revocation.Pgx(tx), imp.OrgID, sel, removal.reason, string(records.CredentialRevoked)); err != nil {
 			return err
 		}
-		if imp.Options.NotifyRemoved && s.invitations != nil {
+		// Deleted records were archived before (and told then).
+		if imp.Options.NotifyRemoved && !removal.deleted && s.invitations != nil {
 			if _, err := s.invitations.NotifyRemoved(ctx, tx, imp.OrgID, sel, removal.deleted); err != nil {
 				return err
 			}

@@ -146,6 +146,16 @@ func (s *Service) VerifyCode(ctx context.Context, code string) (*CodeCheck, erro
 	if err != nil {
 		return nil, err
 	}
+	// The verifier's replay cache is this process's; the database makes a
+	// code good once across every replica and restart.
+	res, err := s.db.Bun.NewRaw(`UPDATE credentials SET last_code_at = ? WHERE id = ? AND (last_code_at IS NULL OR last_code_at < ?)`,
+		v.CodeTime, v.Claims.ID, v.CodeTime).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("invitations: record code use: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return &CodeCheck{Reason: string(credentials.Replayed), Detail: "this code, or a newer one of the same phone, was already used"}, nil
+	}
 	rec, t := v.Claims.RecordID, v.CodeTime
 	return &CodeCheck{Valid: true, RecordID: &rec, CardID: v.Claims.CardID, CodeTime: &t}, nil
 }

@@ -15,7 +15,8 @@ import (
 // loadTargetsPgx reads the records selected by recordsSQL (a query of
 // record ids; $1 is the organisation) that have a recipient e-mail.
 func loadTargetsPgx(ctx context.Context, tx pgx.Tx, org uuid.UUID, recordsSQL string) ([]*target, error) {
-	rows, err := tx.Query(ctx, `SELECT r.id, r.template_id, t.name, o.name, r.status, r.credential_state, r.recipient_email, r.expires_at, r.fields`+
+	rows, err := tx.Query(ctx, `SELECT r.id, r.template_id, t.name, o.name, r.status, r.credential_state, r.recipient_email, r.expires_at, r.fields,
+			jsonb_array_length(r.security_questions), t.unique_identifier_kind`+
 		targetFrom+` WHERE r.org_id = $1 AND r.recipient_email <> '' AND r.id IN (`+recordsSQL+`) ORDER BY r.id`, org)
 	if err != nil {
 		return nil, fmt.Errorf("invitations: select imported records: %w", err)
@@ -25,7 +26,8 @@ func loadTargetsPgx(ctx context.Context, tx pgx.Tx, org uuid.UUID, recordsSQL st
 	for rows.Next() {
 		var t target
 		var fields []byte
-		if err := rows.Scan(&t.ID, &t.TemplateID, &t.TemplateName, &t.Organisation, &t.Status, &t.State, &t.RecipientEmail, &t.ExpiresAt, &fields); err != nil {
+		if err := rows.Scan(&t.ID, &t.TemplateID, &t.TemplateName, &t.Organisation, &t.Status, &t.State, &t.RecipientEmail, &t.ExpiresAt, &fields,
+			&t.Questions, &t.IdentifierKind); err != nil {
 			return nil, fmt.Errorf("invitations: read imported records: %w", err)
 		}
 		if err := json.Unmarshal(fields, &t.Fields); err != nil {

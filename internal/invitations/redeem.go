@@ -222,6 +222,22 @@ func (s *Service) Redeem(ctx context.Context, token, uniqueIdentifier string, an
 	var issued *Issued
 	var wrong *apperr.Error
 	err = s.db.Bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// A credential still live for the record (there is normally none:
+		// resets and removals revoke it) must be revoked in the feed, whose
+		// lock comes before any row lock (see revocation.LockFeed).
+		pre, err := s.open(ctx, tx, token, false)
+		if err != nil {
+			return err
+		}
+		var live bool
+		if err := tx.NewRaw(`SELECT EXISTS (SELECT 1 FROM credentials WHERE record_id = ? AND revoked_at IS NULL)`, pre.RecordID).Scan(ctx, &live); err != nil {
+			return fmt.Errorf("invitations: look for a live credential: %w", err)
+		}
+		if live {
+			if err := revocation.LockFeed(ctx, revocation.Bun(tx), pre.OrgID); err != nil {
+				return err
+			}
+		}
 		o, err := s.open(ctx, tx, token, true)
 		if err != nil {
 			return err
@@ -235,7 +251,7 @@ func (s *Service) Redeem(ctx context.Context, token, uniqueIdentifier string, an
 			wrong, err = s.countFailure(ctx, tx, o)
 			return err // commits the count; the caller gets wrong
 		}
-		issued, err = s.issue(ctx, tx, o, device)
+		issued, err = s.issue(ctx, tx, o, device, live)
 		return err
 	})
 	if err != nil {
@@ -275,7 +291,7 @@ func (s *Service) countFailure(ctx context.Context, tx bun.Tx, o *opened) (*appe
 }
 
 // issue signs the credential for a redeemed invitation.
-func (s *Service) issue(ctx context.Context, tx bun.Tx, o *opened, device credentials.DeviceKey) (*Issued, error) {
+func (s *Service) issue(ctx context.Context, tx bun.Tx, o *opened, device credentials.DeviceKey, live bool) (*Issued, error) {
 	key, err := s.keys.Signing(ctx, o.OrgID)
 	if err != nil {
 		return nil, err
@@ -298,10 +314,11 @@ func (s *Service) issue(ctx context.Context, tx bun.Tx, o *opened, device creden
 	if _, err := tx.NewRaw(`UPDATE invitations SET redeemed_at = now() WHERE id = ?`, o.ID).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("invitations: redeem: %w", err)
 	}
-	// One live credential per record: a leftover one (there should be none
-	// after a reset) stops working now.
-	if _, err := revocation.Record(ctx, revocation.Bun(tx), o.OrgID, o.RecordID, revocation.Reissued, string(records.CredentialRevoked)); err != nil {
-		return nil, err
+	// One live credential per record: a leftover one stops working now.
+	if live {
+		if _, err := revocation.Record(ctx, revocation.Bun(tx), o.OrgID, o.RecordID, revocation.Reissued, string(records.CredentialRevoked)); err != nil {
+			return nil, err
+		}
 	}
 	deviceJSON, err := json.Marshal(device)
 	if err != nil {
@@ -336,12 +353,16 @@ func (s *Service) card(ctx context.Context, db bun.IDB, o *opened) (*Card, error
 	if err != nil {
 		return nil, err
 	}
-	png, err := barcodes.Render(o.Symbology, o.BarcodeValue, 600)
-	if err != nil {
-		return nil, fmt.Errorf("invitations: render barcode: %w", err)
-	}
 	c := &Card{Organisation: o.Organisation, TemplateName: o.TemplateName, CardID: o.CardID, BarcodeValue: o.BarcodeValue,
-		Symbology: templates.Symbology(o.Symbology), BarcodeImage: dataURL("image/png", png), FrontFields: front}
+		Symbology: templates.Symbology(o.Symbology), FrontFields: front}
+	// A value the symbology cannot show (saved before the template's
+	// symbology changed) leaves the static barcode out; the rotating code
+	// still works.
+	if png, err := barcodes.Render(o.Symbology, o.BarcodeValue, 600); err == nil {
+		c.BarcodeImage = dataURL("image/png", png)
+	} else {
+		s.log.WarnContext(ctx, "barcode not rendered for the wallet", "record", o.RecordID, "err", err)
+	}
 	if o.HasPhoto {
 		ct, data, err := s.photo(ctx, db, o.RecordID)
 		if err != nil && apperr.CodeOf(err) != apperr.NotFound {

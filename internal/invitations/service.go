@@ -115,10 +115,12 @@ type target struct {
 	RecipientEmail string     `bun:"recipient_email"`
 	ExpiresAt      *time.Time `bun:"expires_at"`
 	Fields         fieldMap   `bun:"fields"`
+	Questions      int        `bun:"questions"`
+	IdentifierKind string     `bun:"unique_identifier_kind"`
 }
 
 const targetColumns = `r.id, r.template_id, t.name AS template_name, o.name AS organisation, r.status, r.credential_state,
-	r.recipient_email, r.expires_at, r.fields`
+	r.recipient_email, r.expires_at, r.fields, jsonb_array_length(r.security_questions) AS questions, t.unique_identifier_kind`
 
 const targetFrom = ` FROM card_records r JOIN card_templates t ON t.id = r.template_id JOIN organisations o ON o.id = r.org_id `
 
@@ -131,6 +133,10 @@ func (t *target) invitable(now time.Time) string {
 		return fmt.Sprintf("record %s has no recipient e-mail; set recipientEmail first", t.ID)
 	case t.ExpiresAt != nil && !t.ExpiresAt.After(now):
 		return fmt.Sprintf("record %s expired at %s", t.ID, t.ExpiresAt.UTC().Format(time.RFC3339))
+	case t.Questions == 0 && t.IdentifierKind != "ID_NUMBER":
+		// The identity check would be the e-mail address the link was
+		// sent to: whoever reads the e-mail would get the card.
+		return fmt.Sprintf("record %s has no security questions; add at least one before inviting (the e-mail address alone does not prove who opens the link)", t.ID)
 	}
 	return ""
 }
@@ -191,7 +197,8 @@ func (s *Service) InviteMatching(ctx context.Context, templateID uuid.UUID, f re
 		var ts []*target
 		q := `SELECT ` + targetColumns + targetFrom + ` WHERE r.id IN (SELECT id FROM card_records WHERE ` + cond + `)
 			AND r.status = 'ACTIVE' AND r.credential_state = 'NOT_INVITED' AND r.recipient_email <> ''
-			AND (r.expires_at IS NULL OR r.expires_at > now()) ORDER BY r.id FOR UPDATE OF r`
+			AND (r.expires_at IS NULL OR r.expires_at > now())
+			AND (jsonb_array_length(r.security_questions) > 0 OR t.unique_identifier_kind = 'ID_NUMBER') ORDER BY r.id FOR UPDATE OF r`
 		if err := tx.NewRaw(q, args...).Scan(ctx, &ts); err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("invitations: select records: %w", err)
 		}
@@ -223,6 +230,10 @@ func (s *Service) Reset(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	err = s.db.Bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// The feed lock before the row locks (see revocation.LockFeed).
+		if err := revocation.LockFeed(ctx, revocation.Bun(tx), p.OrgID); err != nil {
+			return err
+		}
 		t, err := lockTarget(ctx, tx, p.OrgID, id)
 		if err != nil {
 			return err
@@ -289,7 +300,8 @@ func (s *Service) invite(ctx context.Context, x revocation.Execer, writeMail fun
 		return fmt.Errorf("invitations: supersede: %w", err)
 	}
 	if _, err := x.Exec(ctx, `UPDATE outbox_messages SET status = 'CANCELLED', sealed_secret = NULL
-		WHERE org_id = $1 AND kind = 'INVITATION' AND status IN ('PENDING', 'HELD') AND record_id = ANY($2::uuid[])`, org, ids); err != nil {
+		WHERE id IN (SELECT id FROM outbox_messages WHERE org_id = $1 AND kind = 'INVITATION' AND status IN ('PENDING', 'HELD')
+			AND record_id = ANY($2::uuid[]) FOR UPDATE SKIP LOCKED)`, org, ids); err != nil {
 		return fmt.Errorf("invitations: cancel superseded e-mail: %w", err)
 	}
 	if _, err := x.Exec(ctx, `INSERT INTO invitations (org_id, record_id, token_hash, created_by, expires_at)

@@ -596,3 +596,27 @@ func TestConfigFromExplainsBadSettings(t *testing.T) {
 	_, err := ConfigFrom(&config.Config{SMTPAddr: "127.0.0.1:25", SMTPTLS: "none", SMTPUsername: "u"})
 	require.NoError(t, err, "AUTH to a loopback relay without TLS is allowed")
 }
+
+func TestMessagesHeldWithoutSMTPGoOutOnceAServerIsConfigured(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	s, err := sealer.New(bytes.Repeat([]byte{42}, 32))
+	require.NoError(t, err)
+	// A replica without SMTP settings (say, before they were rolled out)
+	// holds the message...
+	noSMTP := New(b.db, s, Config{}, slog.New(slog.NewTextHandler(&syncBuffer{}, nil)))
+	link := "https://lintel.test/wallet/invite/held-link"
+	b.write(b.invitation("ada@example.org", link))
+	n, err := noSMTP.SendDue(b.ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.Equal(t, StatusHeld, b.row("ada@example.org").Status)
+	// ...and one with SMTP sends it, link and all.
+	require.Equal(t, 1, b.sendDue())
+	r := b.row("ada@example.org")
+	require.Equal(t, StatusSent, r.Status)
+	require.Nil(t, r.Sealed)
+	got, err := b.mail.messageTo("ada@example.org")
+	require.NoError(t, err)
+	require.Contains(t, string(got.Data), "held-link")
+}

@@ -45,6 +45,11 @@ func (s *Service) drain(ctx context.Context) (sent int, trouble bool, err error)
 	if s.cfg.Addr == "" {
 		return 0, false, s.holdDue(ctx)
 	}
+	// Messages held while no SMTP server was configured (on this replica or
+	// another) go out now that one is.
+	if _, err := s.db.Pool.Exec(ctx, `UPDATE outbox_messages SET status = 'PENDING', next_attempt_at = now() WHERE status = 'HELD'`); err != nil {
+		return 0, false, fmt.Errorf("outbox: release held messages: %w", err)
+	}
 	var sess *session
 	defer func() {
 		if sess != nil {

@@ -498,6 +498,13 @@ func (s *Service) transition(ctx context.Context, id uuid.UUID, from []Status, t
 	}
 	var r row
 	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		// The revocation feed's lock comes before any row lock, in every
+		// path that takes both, so they cannot deadlock.
+		if revocationReason[to] != "" {
+			if err := revocation.LockFeed(ctx, revocation.Bun(tx), p.OrgID); err != nil {
+				return err
+			}
+		}
 		old, err := loadForUpdate(ctx, tx, p.OrgID, id)
 		if err != nil {
 			return err
@@ -562,6 +569,9 @@ func (s *Service) Delete(ctx context.Context, id uuid.UUID) error {
 		return err
 	}
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := revocation.LockFeed(ctx, revocation.Bun(tx), p.OrgID); err != nil {
+			return err
+		}
 		old, err := loadForUpdate(ctx, tx, p.OrgID, id)
 		if err != nil {
 			return err

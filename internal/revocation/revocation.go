@@ -57,7 +57,9 @@ func (p pgxTx) Exec(ctx context.Context, q string, args ...any) (int64, error) {
 // LockFeed takes the organisation's feed lock until the transaction ends.
 // Feed rows get their sequence numbers while it is held, so they commit in
 // sequence order and a gateway that has read up to N never later finds a
-// new row below N.
+// new row below N. A transaction that also locks rows (records,
+// invitations) must take the feed lock first, so that no two transactions
+// wait on each other.
 func LockFeed(ctx context.Context, x Execer, org uuid.UUID) error {
 	if _, err := x.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('lintel.revocations:' || $1::text, 0))`, org); err != nil {
 		return fmt.Errorf("revocation: lock the feed: %w", err)
@@ -92,8 +94,11 @@ func Records(ctx context.Context, x Execer, org uuid.UUID, recordsSQL string, re
 		WHERE org_id = $1 AND redeemed_at IS NULL AND superseded_at IS NULL AND $2::text <> '' AND record_id IN (`+recordsSQL+`)`, all...); err != nil {
 		return 0, fmt.Errorf("revocation: withdraw invitations: %w", err)
 	}
+	// A message being sent right now (its row locked by the sender) is
+	// skipped rather than waited for: waiting here would hold the feed.
 	if _, err := x.Exec(ctx, `UPDATE outbox_messages SET status = 'CANCELLED', sealed_secret = NULL
-		WHERE org_id = $1 AND kind = 'INVITATION' AND status IN ('PENDING', 'HELD') AND $2::text <> '' AND record_id IN (`+recordsSQL+`)`, all...); err != nil {
+		WHERE id IN (SELECT id FROM outbox_messages WHERE org_id = $1 AND kind = 'INVITATION' AND status IN ('PENDING', 'HELD')
+			AND $2::text <> '' AND record_id IN (`+recordsSQL+`) FOR UPDATE SKIP LOCKED)`, all...); err != nil {
 		return 0, fmt.Errorf("revocation: cancel invitation e-mail: %w", err)
 	}
 	stateArgs := append([]any{org, newState}, args...)
