@@ -4,12 +4,12 @@
 package httpx
 
 import (
-	"strings"
 	"log/slog"
 	"net"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
