@@ -20,7 +20,9 @@ import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/cardid"
+	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/invitations"
 	"github.com/lintel/lintel/internal/outbox"
@@ -40,14 +42,20 @@ func NewExecutableSchema(cfg Config) graphql.ExecutableSchema {
 type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
+	AccessEvent() AccessEventResolver
+	AccessEventConnection() AccessEventConnectionResolver
+	AccessListEntry() AccessListEntryResolver
+	AccessListPage() AccessListPageResolver
 	AuditEvent() AuditEventResolver
 	CardRecord() CardRecordResolver
 	CardRecordConnection() CardRecordConnectionResolver
 	CodeVerification() CodeVerificationResolver
 	Export() ExportResolver
+	Gateway() GatewayResolver
 	Import() ImportResolver
 	ImportPreview() ImportPreviewResolver
 	ImportRow() ImportRowResolver
+	IssuingKey() IssuingKeyResolver
 	Mutation() MutationResolver
 	Operator() OperatorResolver
 	OutboxConnection() OutboxConnectionResolver
@@ -64,6 +72,51 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	AccessEvent struct {
+		At         func(childComplexity int) int
+		CardID     func(childComplexity int) int
+		Decision   func(childComplexity int) int
+		Detail     func(childComplexity int) int
+		Door       func(childComplexity int) int
+		GatewayID  func(childComplexity int) int
+		ID         func(childComplexity int) int
+		Kind       func(childComplexity int) int
+		ReaderID   func(childComplexity int) int
+		Reason     func(childComplexity int) int
+		ReceivedAt func(childComplexity int) int
+		Record     func(childComplexity int) int
+	}
+
+	AccessEventConnection struct {
+		EndCursor func(childComplexity int) int
+		Events    func(childComplexity int) int
+		HasNext   func(childComplexity int) int
+	}
+
+	AccessListEntry struct {
+		CardID     func(childComplexity int) int
+		ExpiresAt  func(childComplexity int) int
+		RecordID   func(childComplexity int) int
+		Removed    func(childComplexity int) int
+		Status     func(childComplexity int) int
+		TemplateID func(childComplexity int) int
+		ValidFrom  func(childComplexity int) int
+		Version    func(childComplexity int) int
+	}
+
+	AccessListPage struct {
+		Cursor  func(childComplexity int) int
+		Entries func(childComplexity int) int
+		Full    func(childComplexity int) int
+		HasMore func(childComplexity int) int
+		Keys    func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
+	AccessListVersion struct {
+		Kind func(childComplexity int) int
+	}
+
 	AuditChange struct {
 		Field func(childComplexity int) int
 		New   func(childComplexity int) int
@@ -256,6 +309,23 @@ type ComplexityRoot struct {
 		Value func(childComplexity int) int
 	}
 
+	Gateway struct {
+		CreatedAt     func(childComplexity int) int
+		ID            func(childComplexity int) int
+		LastSeenAt    func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Readers       func(childComplexity int) int
+		RevokedAt     func(childComplexity int) int
+		RotatedAt     func(childComplexity int) int
+		Site          func(childComplexity int) int
+		SyncedVersion func(childComplexity int) int
+	}
+
+	GatewayWithToken struct {
+		Gateway func(childComplexity int) int
+		Token   func(childComplexity int) int
+	}
+
 	Import struct {
 		Counts        func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
@@ -375,10 +445,17 @@ type ComplexityRoot struct {
 		ExpiresAt         func(childComplexity int) int
 	}
 
+	IssuingKey struct {
+		Kid       func(childComplexity int) int
+		PublicKey func(childComplexity int) int
+		Retired   func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AddRecord            func(childComplexity int, templateID string, input model.RecordInput, photo *graphql.Upload) int
 		ArchiveRecord        func(childComplexity int, id string) int
 		CancelImport         func(childComplexity int, id string) int
+		CreateGateway        func(childComplexity int, site string, name string) int
 		CreateImport         func(childComplexity int, templateID string, file graphql.Upload, options *model.ImportOptionsInput) int
 		CreateTemplate       func(childComplexity int, input model.TemplateInput) int
 		DeleteRecord         func(childComplexity int, id string) int
@@ -389,9 +466,13 @@ type ComplexityRoot struct {
 		Logout               func(childComplexity int, refreshToken string) int
 		RedeemInvitation     func(childComplexity int, token string, uniqueIdentifier string, answers []string, devicePublicKey string) int
 		RefreshToken         func(childComplexity int, refreshToken string) int
+		ReportAccessEvents   func(childComplexity int, events []model.AccessEventInput) int
+		ReportGatewayStatus  func(childComplexity int, readers []model.ReaderStatusInput, accessListVersion *string) int
 		ResetCredential      func(childComplexity int, recordID string) int
 		RestoreRecord        func(childComplexity int, id string) int
 		ResumeRecord         func(childComplexity int, id string) int
+		RevokeGateway        func(childComplexity int, id string) int
+		RotateGatewayToken   func(childComplexity int, id string) int
 		RotateIssuingKey     func(childComplexity int) int
 		StartAuditExport     func(childComplexity int, filter *model.AuditEventFilter, options *model.ExportOptionsInput) int
 		StartExport          func(childComplexity int, templateID string, filter *model.RecordFilter, columns []string, options *model.ExportOptionsInput) int
@@ -456,11 +537,14 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
+		AccessEvents     func(childComplexity int, filter *model.AccessEventFilter, first *int, after *string) int
+		AccessList       func(childComplexity int, since *string, first *int) int
 		AuditEvents      func(childComplexity int, filter *model.AuditEventFilter, first *int, after *string) int
 		ExampleCSV       func(childComplexity int, templateID string) int
 		Export           func(childComplexity int, id string) int
 		ExportColumns    func(childComplexity int, templateID string) int
 		Exports          func(childComplexity int, templateID *string, kind *exports.Kind, first *int, after *string) int
+		Gateways         func(childComplexity int) int
 		Import           func(childComplexity int, id string) int
 		Imports          func(childComplexity int, templateID *string, first *int, after *string) int
 		Me               func(childComplexity int) int
@@ -472,6 +556,15 @@ type ComplexityRoot struct {
 		Template         func(childComplexity int, id string) int
 		Templates        func(childComplexity int) int
 		WalletInvitation func(childComplexity int, token string) int
+	}
+
+	ReaderStatus struct {
+		Door       func(childComplexity int) int
+		LastSeenAt func(childComplexity int) int
+		Online     func(childComplexity int) int
+		Protocol   func(childComplexity int) int
+		ReaderID   func(childComplexity int) int
+		UpdatedAt  func(childComplexity int) int
 	}
 
 	RecordChange struct {
@@ -501,9 +594,11 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		ExportProgress func(childComplexity int, id string) int
-		ImportProgress func(childComplexity int, id string) int
-		RecordChanged  func(childComplexity int, templateID string) int
+		AccessEvents      func(childComplexity int, readerID *string) int
+		AccessListChanged func(childComplexity int) int
+		ExportProgress    func(childComplexity int, id string) int
+		ImportProgress    func(childComplexity int, id string) int
+		RecordChanged     func(childComplexity int, templateID string) int
 	}
 
 	TemplateField struct {
@@ -545,6 +640,23 @@ type ComplexityRoot struct {
 
 // region    ************************** generated!.gotpl **************************
 
+type AccessEventResolver interface {
+	Kind(ctx context.Context, obj *gateways.AccessEvent) (model.AccessEventKind, error)
+
+	Record(ctx context.Context, obj *gateways.AccessEvent) (*records.Record, error)
+	Decision(ctx context.Context, obj *gateways.AccessEvent) (*model.Decision, error)
+}
+type AccessEventConnectionResolver interface {
+	EndCursor(ctx context.Context, obj *gateways.EventPage) (*string, error)
+}
+type AccessListEntryResolver interface {
+	Version(ctx context.Context, obj *gateways.Entry) (string, error)
+
+	Status(ctx context.Context, obj *gateways.Entry) (records.Status, error)
+}
+type AccessListPageResolver interface {
+	Version(ctx context.Context, obj *gateways.Page) (string, error)
+}
 type AuditEventResolver interface {
 	ID(ctx context.Context, obj *auditlog.Event) (string, error)
 
@@ -571,6 +683,10 @@ type CodeVerificationResolver interface {
 type ExportResolver interface {
 	Template(ctx context.Context, obj *exports.Export) (*templates.Template, error)
 }
+type GatewayResolver interface {
+	SyncedVersion(ctx context.Context, obj *gateways.Gateway) (*string, error)
+	Readers(ctx context.Context, obj *gateways.Gateway) ([]gateways.ReaderState, error)
+}
 type ImportResolver interface {
 	Template(ctx context.Context, obj *imports.Import) (*templates.Template, error)
 
@@ -591,6 +707,9 @@ type ImportPreviewResolver interface {
 type ImportRowResolver interface {
 	ChangedFields(ctx context.Context, obj *imports.Row) ([]string, error)
 	Changes(ctx context.Context, obj *imports.Row) ([]imports.FieldChange, error)
+}
+type IssuingKeyResolver interface {
+	PublicKey(ctx context.Context, obj *credentials.PublicKey) (string, error)
 }
 type MutationResolver interface {
 	Login(ctx context.Context, email string, password string) (*auth.Session, error)
@@ -620,6 +739,11 @@ type MutationResolver interface {
 	RotateIssuingKey(ctx context.Context) (string, error)
 	RedeemInvitation(ctx context.Context, token string, uniqueIdentifier string, answers []string, devicePublicKey string) (*invitations.Issued, error)
 	VerifyCredentialCode(ctx context.Context, code string) (*invitations.CodeCheck, error)
+	CreateGateway(ctx context.Context, site string, name string) (*model.GatewayWithToken, error)
+	RotateGatewayToken(ctx context.Context, id string) (*model.GatewayWithToken, error)
+	RevokeGateway(ctx context.Context, id string) (*gateways.Gateway, error)
+	ReportAccessEvents(ctx context.Context, events []model.AccessEventInput) (int, error)
+	ReportGatewayStatus(ctx context.Context, readers []model.ReaderStatusInput, accessListVersion *string) (bool, error)
 }
 type OperatorResolver interface {
 	Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error)
@@ -644,6 +768,9 @@ type QueryResolver interface {
 	WalletInvitation(ctx context.Context, token string) (*invitations.Preview, error)
 	Outbox(ctx context.Context, first *int, after *string) (*outbox.Page, error)
 	Revocations(ctx context.Context, since *string, first *int) (*invitations.RevocationPage, error)
+	Gateways(ctx context.Context) ([]gateways.Gateway, error)
+	AccessList(ctx context.Context, since *string, first *int) (*gateways.Page, error)
+	AccessEvents(ctx context.Context, filter *model.AccessEventFilter, first *int, after *string) (*gateways.EventPage, error)
 }
 type RecordChangeResolver interface {
 	Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error)
@@ -655,6 +782,8 @@ type SubscriptionResolver interface {
 	RecordChanged(ctx context.Context, templateID string) (<-chan *model.RecordChange, error)
 	ImportProgress(ctx context.Context, id string) (<-chan *imports.Progress, error)
 	ExportProgress(ctx context.Context, id string) (<-chan *exports.Progress, error)
+	AccessListChanged(ctx context.Context) (<-chan *model.AccessListVersion, error)
+	AccessEvents(ctx context.Context, readerID *string) (<-chan *gateways.AccessEvent, error)
 }
 type WalletCardResolver interface {
 	Photo(ctx context.Context, obj *invitations.Card) (*string, error)
@@ -680,6 +809,191 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	ec := newExecutionContext(nil, e, nil)
 	_ = ec
 	switch typeName + "." + field {
+
+	case "AccessEvent.at":
+		if e.ComplexityRoot.AccessEvent.At == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.At(childComplexity), true
+	case "AccessEvent.cardId":
+		if e.ComplexityRoot.AccessEvent.CardID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.CardID(childComplexity), true
+	case "AccessEvent.decision":
+		if e.ComplexityRoot.AccessEvent.Decision == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Decision(childComplexity), true
+	case "AccessEvent.detail":
+		if e.ComplexityRoot.AccessEvent.Detail == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Detail(childComplexity), true
+	case "AccessEvent.door":
+		if e.ComplexityRoot.AccessEvent.Door == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Door(childComplexity), true
+	case "AccessEvent.gatewayId":
+		if e.ComplexityRoot.AccessEvent.GatewayID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.GatewayID(childComplexity), true
+	case "AccessEvent.id":
+		if e.ComplexityRoot.AccessEvent.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.ID(childComplexity), true
+	case "AccessEvent.kind":
+		if e.ComplexityRoot.AccessEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Kind(childComplexity), true
+	case "AccessEvent.readerId":
+		if e.ComplexityRoot.AccessEvent.ReaderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.ReaderID(childComplexity), true
+	case "AccessEvent.reason":
+		if e.ComplexityRoot.AccessEvent.Reason == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Reason(childComplexity), true
+	case "AccessEvent.receivedAt":
+		if e.ComplexityRoot.AccessEvent.ReceivedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.ReceivedAt(childComplexity), true
+	case "AccessEvent.record":
+		if e.ComplexityRoot.AccessEvent.Record == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEvent.Record(childComplexity), true
+
+	case "AccessEventConnection.endCursor":
+		if e.ComplexityRoot.AccessEventConnection.EndCursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEventConnection.EndCursor(childComplexity), true
+	case "AccessEventConnection.nodes":
+		if e.ComplexityRoot.AccessEventConnection.Events == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEventConnection.Events(childComplexity), true
+	case "AccessEventConnection.hasNextPage":
+		if e.ComplexityRoot.AccessEventConnection.HasNext == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessEventConnection.HasNext(childComplexity), true
+
+	case "AccessListEntry.cardId":
+		if e.ComplexityRoot.AccessListEntry.CardID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.CardID(childComplexity), true
+	case "AccessListEntry.expiresAt":
+		if e.ComplexityRoot.AccessListEntry.ExpiresAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.ExpiresAt(childComplexity), true
+	case "AccessListEntry.recordId":
+		if e.ComplexityRoot.AccessListEntry.RecordID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.RecordID(childComplexity), true
+	case "AccessListEntry.removed":
+		if e.ComplexityRoot.AccessListEntry.Removed == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.Removed(childComplexity), true
+	case "AccessListEntry.status":
+		if e.ComplexityRoot.AccessListEntry.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.Status(childComplexity), true
+	case "AccessListEntry.templateId":
+		if e.ComplexityRoot.AccessListEntry.TemplateID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.TemplateID(childComplexity), true
+	case "AccessListEntry.validFrom":
+		if e.ComplexityRoot.AccessListEntry.ValidFrom == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.ValidFrom(childComplexity), true
+	case "AccessListEntry.version":
+		if e.ComplexityRoot.AccessListEntry.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListEntry.Version(childComplexity), true
+
+	case "AccessListPage.cursor":
+		if e.ComplexityRoot.AccessListPage.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.Cursor(childComplexity), true
+	case "AccessListPage.entries":
+		if e.ComplexityRoot.AccessListPage.Entries == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.Entries(childComplexity), true
+	case "AccessListPage.full":
+		if e.ComplexityRoot.AccessListPage.Full == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.Full(childComplexity), true
+	case "AccessListPage.hasMore":
+		if e.ComplexityRoot.AccessListPage.HasMore == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.HasMore(childComplexity), true
+	case "AccessListPage.issuingKeys":
+		if e.ComplexityRoot.AccessListPage.Keys == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.Keys(childComplexity), true
+	case "AccessListPage.version":
+		if e.ComplexityRoot.AccessListPage.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListPage.Version(childComplexity), true
+
+	case "AccessListVersion.kind":
+		if e.ComplexityRoot.AccessListVersion.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AccessListVersion.Kind(childComplexity), true
 
 	case "AuditChange.field":
 		if e.ComplexityRoot.AuditChange.Field == nil {
@@ -1469,6 +1783,74 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FieldValue.Value(childComplexity), true
 
+	case "Gateway.createdAt":
+		if e.ComplexityRoot.Gateway.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.CreatedAt(childComplexity), true
+	case "Gateway.id":
+		if e.ComplexityRoot.Gateway.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.ID(childComplexity), true
+	case "Gateway.lastSeenAt":
+		if e.ComplexityRoot.Gateway.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.LastSeenAt(childComplexity), true
+	case "Gateway.name":
+		if e.ComplexityRoot.Gateway.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.Name(childComplexity), true
+	case "Gateway.readers":
+		if e.ComplexityRoot.Gateway.Readers == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.Readers(childComplexity), true
+	case "Gateway.revokedAt":
+		if e.ComplexityRoot.Gateway.RevokedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.RevokedAt(childComplexity), true
+	case "Gateway.rotatedAt":
+		if e.ComplexityRoot.Gateway.RotatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.RotatedAt(childComplexity), true
+	case "Gateway.site":
+		if e.ComplexityRoot.Gateway.Site == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.Site(childComplexity), true
+	case "Gateway.syncedVersion":
+		if e.ComplexityRoot.Gateway.SyncedVersion == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Gateway.SyncedVersion(childComplexity), true
+
+	case "GatewayWithToken.gateway":
+		if e.ComplexityRoot.GatewayWithToken.Gateway == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayWithToken.Gateway(childComplexity), true
+	case "GatewayWithToken.token":
+		if e.ComplexityRoot.GatewayWithToken.Token == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayWithToken.Token(childComplexity), true
+
 	case "Import.counts":
 		if e.ComplexityRoot.Import.Counts == nil {
 			break
@@ -1984,6 +2366,25 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.IssuedCredential.ExpiresAt(childComplexity), true
 
+	case "IssuingKey.kid":
+		if e.ComplexityRoot.IssuingKey.Kid == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuingKey.Kid(childComplexity), true
+	case "IssuingKey.publicKey":
+		if e.ComplexityRoot.IssuingKey.PublicKey == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuingKey.PublicKey(childComplexity), true
+	case "IssuingKey.retired":
+		if e.ComplexityRoot.IssuingKey.Retired == nil {
+			break
+		}
+
+		return e.ComplexityRoot.IssuingKey.Retired(childComplexity), true
+
 	case "Mutation.addRecord":
 		if e.ComplexityRoot.Mutation.AddRecord == nil {
 			break
@@ -2017,6 +2418,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.CancelImport(childComplexity, args["id"].(string)), true
+	case "Mutation.createGateway":
+		if e.ComplexityRoot.Mutation.CreateGateway == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_createGateway_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.CreateGateway(childComplexity, args["site"].(string), args["name"].(string)), true
 	case "Mutation.createImport":
 		if e.ComplexityRoot.Mutation.CreateImport == nil {
 			break
@@ -2127,6 +2539,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RefreshToken(childComplexity, args["refreshToken"].(string)), true
+	case "Mutation.reportAccessEvents":
+		if e.ComplexityRoot.Mutation.ReportAccessEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reportAccessEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReportAccessEvents(childComplexity, args["events"].([]model.AccessEventInput)), true
+	case "Mutation.reportGatewayStatus":
+		if e.ComplexityRoot.Mutation.ReportGatewayStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_reportGatewayStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.ReportGatewayStatus(childComplexity, args["readers"].([]model.ReaderStatusInput), args["accessListVersion"].(*string)), true
 	case "Mutation.resetCredential":
 		if e.ComplexityRoot.Mutation.ResetCredential == nil {
 			break
@@ -2160,6 +2594,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.ResumeRecord(childComplexity, args["id"].(string)), true
+	case "Mutation.revokeGateway":
+		if e.ComplexityRoot.Mutation.RevokeGateway == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_revokeGateway_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RevokeGateway(childComplexity, args["id"].(string)), true
+	case "Mutation.rotateGatewayToken":
+		if e.ComplexityRoot.Mutation.RotateGatewayToken == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_rotateGatewayToken_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.RotateGatewayToken(childComplexity, args["id"].(string)), true
 	case "Mutation.rotateIssuingKey":
 		if e.ComplexityRoot.Mutation.RotateIssuingKey == nil {
 			break
@@ -2458,6 +2914,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.PhotoProblem.Reason(childComplexity), true
 
+	case "Query.accessEvents":
+		if e.ComplexityRoot.Query.AccessEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessEvents(childComplexity, args["filter"].(*model.AccessEventFilter), args["first"].(*int), args["after"].(*string)), true
+	case "Query.accessList":
+		if e.ComplexityRoot.Query.AccessList == nil {
+			break
+		}
+
+		args, err := ec.field_Query_accessList_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.AccessList(childComplexity, args["since"].(*string), args["first"].(*int)), true
 	case "Query.auditEvents":
 		if e.ComplexityRoot.Query.AuditEvents == nil {
 			break
@@ -2513,6 +2991,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Exports(childComplexity, args["templateId"].(*string), args["kind"].(*exports.Kind), args["first"].(*int), args["after"].(*string)), true
+	case "Query.gateways":
+		if e.ComplexityRoot.Query.Gateways == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.Gateways(childComplexity), true
 	case "Query.import":
 		if e.ComplexityRoot.Query.Import == nil {
 			break
@@ -2626,6 +3110,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.WalletInvitation(childComplexity, args["token"].(string)), true
 
+	case "ReaderStatus.door":
+		if e.ComplexityRoot.ReaderStatus.Door == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.Door(childComplexity), true
+	case "ReaderStatus.lastSeenAt":
+		if e.ComplexityRoot.ReaderStatus.LastSeenAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.LastSeenAt(childComplexity), true
+	case "ReaderStatus.online":
+		if e.ComplexityRoot.ReaderStatus.Online == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.Online(childComplexity), true
+	case "ReaderStatus.protocol":
+		if e.ComplexityRoot.ReaderStatus.Protocol == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.Protocol(childComplexity), true
+	case "ReaderStatus.readerId":
+		if e.ComplexityRoot.ReaderStatus.ReaderID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.ReaderID(childComplexity), true
+	case "ReaderStatus.updatedAt":
+		if e.ComplexityRoot.ReaderStatus.UpdatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReaderStatus.UpdatedAt(childComplexity), true
+
 	case "RecordChange.kind":
 		if e.ComplexityRoot.RecordChange.Kind == nil {
 			break
@@ -2714,6 +3235,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.RowError.Reason(childComplexity), true
 
+	case "Subscription.accessEvents":
+		if e.ComplexityRoot.Subscription.AccessEvents == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_accessEvents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.AccessEvents(childComplexity, args["readerId"].(*string)), true
+	case "Subscription.accessListChanged":
+		if e.ComplexityRoot.Subscription.AccessListChanged == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Subscription.AccessListChanged(childComplexity), true
 	case "Subscription.exportProgress":
 		if e.ComplexityRoot.Subscription.ExportProgress == nil {
 			break
@@ -2910,12 +3448,15 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 	ec := newExecutionContext(opCtx, e, make(chan graphql.DeferredResult))
 	inputUnmarshalers := func() *graphql.InputUnmarshalerIndex {
 		return graphql.NewInputUnmarshalerIndex(
+			graphql.NewInputUnmarshaler("AccessEventFilter", ec.unmarshalInputAccessEventFilter),
+			graphql.NewInputUnmarshaler("AccessEventInput", ec.unmarshalInputAccessEventInput),
 			graphql.NewInputUnmarshaler("AuditEventFilter", ec.unmarshalInputAuditEventFilter),
 			graphql.NewInputUnmarshaler("ColumnMappingInput", ec.unmarshalInputColumnMappingInput),
 			graphql.NewInputUnmarshaler("ExportOptionsInput", ec.unmarshalInputExportOptionsInput),
 			graphql.NewInputUnmarshaler("FieldValueInput", ec.unmarshalInputFieldValueInput),
 			graphql.NewInputUnmarshaler("ImportConfirmInput", ec.unmarshalInputImportConfirmInput),
 			graphql.NewInputUnmarshaler("ImportOptionsInput", ec.unmarshalInputImportOptionsInput),
+			graphql.NewInputUnmarshaler("ReaderStatusInput", ec.unmarshalInputReaderStatusInput),
 			graphql.NewInputUnmarshaler("RecordFilter", ec.unmarshalInputRecordFilter),
 			graphql.NewInputUnmarshaler("RecordInput", ec.unmarshalInputRecordInput),
 			graphql.NewInputUnmarshaler("RecordOrder", ec.unmarshalInputRecordOrder),
@@ -4450,6 +4991,247 @@ extend type Mutation {
   "Checks a rotating code shown by a wallet, as a door would, and consumes it (a second check of the same code is REPLAYED)."
   verifyCredentialCode("The text of the wallet's QR code." code: String!): CodeVerification! @hasRole(role: OPERATOR)
 }
+
+# ---------------------------------------------------------------------------
+# Reader gateways: registration, the access list they sync, the events
+# they report.
+
+"A door gateway registered for a site."
+type Gateway {
+  "The gateway's ID."
+  id: ID!
+  "The site it serves."
+  site: String!
+  "Its name within the site."
+  name: String!
+  "When it was registered."
+  createdAt: Time!
+  "When its token was last replaced."
+  rotatedAt: Time
+  "When it was revoked; a revoked gateway's token no longer works."
+  revokedAt: Time
+  "When it last talked to the server."
+  lastSeenAt: Time
+  "The access-list version it last reported holding."
+  syncedVersion: String
+  "Its readers as it last reported them."
+  readers: [ReaderStatus!]!
+}
+
+"A gateway and its token: shown once, at creation or rotation."
+type GatewayWithToken {
+  "The gateway."
+  gateway: Gateway!
+  "The gateway's bearer token (role GATEWAY for its organisation); only its hash is stored."
+  token: String!
+}
+
+"A reader's state as its gateway reported it."
+type ReaderStatus {
+  "The reader's ID in the gateway's configuration."
+  readerId: String!
+  "The door it controls."
+  door: String!
+  "Its protocol (OSDP, EM4100, ASCII, QR)."
+  protocol: String!
+  "Whether it answers."
+  online: Boolean!
+  "When it last answered."
+  lastSeenAt: Time
+  "When the gateway last reported it."
+  updatedAt: Time!
+}
+
+"What a door knows about one record."
+type AccessListEntry {
+  "The feed version of this entry."
+  version: String!
+  "The record."
+  recordId: ID!
+  "The record's template."
+  templateId: ID!
+  "The canonical card ID."
+  cardId: String!
+  "The record's status."
+  status: RecordStatus!
+  "Start of validity, or null."
+  validFrom: Time
+  "End of validity, or null."
+  expiresAt: Time
+  "The card ID no longer belongs to the record (deleted, or its card ID changed): forget it."
+  removed: Boolean!
+}
+
+"A credential issuing key of the organisation (Ed25519)."
+type IssuingKey {
+  "The key ID (a credential's kid)."
+  kid: String!
+  "The public key, base64url."
+  publicKey: String!
+  "Whether it no longer signs new credentials (it still verifies old ones)."
+  retired: Boolean!
+}
+
+"A page of the access list."
+type AccessListPage {
+  "Records (a full sync) or changes (after a version), in feed order."
+  entries: [AccessListEntry!]!
+  "Whether these entries are part of a full list: once the cursor no longer starts with f:, replace the local list with the full pages read."
+  full: Boolean!
+  "Pass as since for the next page."
+  cursor: String!
+  "Whether to ask again at once."
+  hasMore: Boolean!
+  "The feed version held after applying this page."
+  version: String!
+  "The organisation's published issuing keys (its JWKS)."
+  issuingKeys: [IssuingKey!]!
+}
+
+"Tells a gateway to pull the access list (and revocations) now."
+type AccessListVersion {
+  "What changed: CHANGED (records) or REVOKED (credentials)."
+  kind: String!
+}
+
+"What an access event is about."
+enum AccessEventKind {
+  "A card was presented."
+  CARD
+  "A wallet's rotating code was scanned."
+  CODE
+  "Digits were typed on a keypad."
+  KEYPAD
+  "Something to look at (a reader locked out by repeated denials, a reader offline)."
+  ALERT
+}
+
+"A door's decision."
+enum Decision {
+  "The door opened."
+  GRANTED
+  "The door stayed shut."
+  DENIED
+}
+
+"An access event as a gateway reports it."
+input AccessEventInput {
+  "The gateway's own UUID for the event: sending it again stores nothing twice."
+  id: ID!
+  "The reader's ID."
+  readerId: String!
+  "The door."
+  door: String
+  "When it happened (the gateway's clock)."
+  at: Time!
+  "What happened."
+  kind: AccessEventKind!
+  "The canonical card ID presented, if any."
+  cardId: String
+  "The record the gateway matched, if any."
+  recordId: ID
+  "The decision (absent for alerts)."
+  decision: Decision
+  "Why: UNKNOWN_CARD, SUSPENDED, ARCHIVED, NOT_YET_VALID, EXPIRED, REVOKED, BAD_SIGNATURE, STALE_CODE, REPLAYED, RATE_LIMITED (or an alert's kind)."
+  reason: String
+  "Free text."
+  detail: String
+}
+
+"A reader's state, as a gateway reports it."
+input ReaderStatusInput {
+  "The reader's ID."
+  readerId: String!
+  "The door it controls."
+  door: String
+  "Its protocol."
+  protocol: String
+  "Whether it answers."
+  online: Boolean!
+  "When it last answered."
+  lastSeenAt: Time
+}
+
+"A decision at a door, or an alert."
+type AccessEvent {
+  "The event's ID (chosen by the gateway)."
+  id: ID!
+  "The gateway that reported it."
+  gatewayId: ID!
+  "The reader."
+  readerId: String!
+  "The door."
+  door: String!
+  "When it happened."
+  at: Time!
+  "What happened."
+  kind: AccessEventKind!
+  "The card ID presented, or empty."
+  cardId: String!
+  "The record, when the gateway matched one that still exists."
+  record: CardRecord
+  "The decision, null for alerts."
+  decision: Decision
+  "Why (see AccessEventInput.reason)."
+  reason: String!
+  "Free text."
+  detail: String!
+  "When the server stored it."
+  receivedAt: Time!
+}
+
+"Narrows an access-event listing."
+input AccessEventFilter {
+  "Only this gateway's events."
+  gatewayId: ID
+  "Only this reader's events."
+  readerId: String
+  "Only this decision."
+  decision: Decision
+  "From this instant on."
+  from: Time
+  "Before this instant."
+  to: Time
+}
+
+"Access events, newest first."
+type AccessEventConnection {
+  "The events."
+  nodes: [AccessEvent!]!
+  "Pass as after for the next page; null at the end."
+  endCursor: String
+  "Whether older events follow."
+  hasNextPage: Boolean!
+}
+
+extend type Query {
+  "The organisation's gateways, by site and name."
+  gateways: [Gateway!]! @hasRole(role: VIEWER)
+  "The calling gateway's access list: with no since, every record (in pages), then the changes after the returned cursor."
+  accessList("Cursor from the previous page; null starts a full sync." since: String, "Page size (default 5000, at most 20000)." first: Int): AccessListPage! @hasRole(role: GATEWAY)
+  "Access events, newest first."
+  accessEvents("Narrows the events." filter: AccessEventFilter, "Page size (default 50, at most 500)." first: Int, "Cursor from the previous page." after: String): AccessEventConnection! @hasRole(role: VIEWER)
+}
+
+extend type Mutation {
+  "Registers a gateway for a site and returns its token (shown once)."
+  createGateway("The site." site: String!, "The gateway's name within the site." name: String!): GatewayWithToken! @hasRole(role: ADMIN)
+  "Replaces a gateway's token; the old one stops working at once."
+  rotateGatewayToken("The gateway." id: ID!): GatewayWithToken! @hasRole(role: ADMIN)
+  "Revokes a gateway for good."
+  revokeGateway("The gateway." id: ID!): Gateway! @hasRole(role: ADMIN)
+  "Stores access events from the calling gateway; idempotent by event ID. Returns how many were new."
+  reportAccessEvents("At most 1000 events." events: [AccessEventInput!]!): Int! @hasRole(role: GATEWAY)
+  "Records the calling gateway's readers and the access-list version it holds (a heartbeat)."
+  reportGatewayStatus("Every reader." readers: [ReaderStatusInput!]!, "The accessList cursor the gateway holds." accessListVersion: String): Boolean! @hasRole(role: GATEWAY)
+}
+
+extend type Subscription {
+  "Fires when the calling gateway's access list or revocations change, from any server on the same database."
+  accessListChanged: AccessListVersion! @hasRole(role: GATEWAY)
+  "Access events (and reader state changes, as ALERT events are reported) as they are stored."
+  accessEvents("Only this reader's events." readerId: ID): AccessEvent! @hasRole(role: VIEWER)
+}
 `, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
@@ -4457,6 +5239,96 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // childFields_* functions provide shared child field context lookups.
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
+
+func (ec *executionContext) childFields_AccessEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_AccessEvent_id(ctx, field)
+	case "gatewayId":
+		return ec.fieldContext_AccessEvent_gatewayId(ctx, field)
+	case "readerId":
+		return ec.fieldContext_AccessEvent_readerId(ctx, field)
+	case "door":
+		return ec.fieldContext_AccessEvent_door(ctx, field)
+	case "at":
+		return ec.fieldContext_AccessEvent_at(ctx, field)
+	case "kind":
+		return ec.fieldContext_AccessEvent_kind(ctx, field)
+	case "cardId":
+		return ec.fieldContext_AccessEvent_cardId(ctx, field)
+	case "record":
+		return ec.fieldContext_AccessEvent_record(ctx, field)
+	case "decision":
+		return ec.fieldContext_AccessEvent_decision(ctx, field)
+	case "reason":
+		return ec.fieldContext_AccessEvent_reason(ctx, field)
+	case "detail":
+		return ec.fieldContext_AccessEvent_detail(ctx, field)
+	case "receivedAt":
+		return ec.fieldContext_AccessEvent_receivedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessEventConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "nodes":
+		return ec.fieldContext_AccessEventConnection_nodes(ctx, field)
+	case "endCursor":
+		return ec.fieldContext_AccessEventConnection_endCursor(ctx, field)
+	case "hasNextPage":
+		return ec.fieldContext_AccessEventConnection_hasNextPage(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessEventConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessListEntry(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "version":
+		return ec.fieldContext_AccessListEntry_version(ctx, field)
+	case "recordId":
+		return ec.fieldContext_AccessListEntry_recordId(ctx, field)
+	case "templateId":
+		return ec.fieldContext_AccessListEntry_templateId(ctx, field)
+	case "cardId":
+		return ec.fieldContext_AccessListEntry_cardId(ctx, field)
+	case "status":
+		return ec.fieldContext_AccessListEntry_status(ctx, field)
+	case "validFrom":
+		return ec.fieldContext_AccessListEntry_validFrom(ctx, field)
+	case "expiresAt":
+		return ec.fieldContext_AccessListEntry_expiresAt(ctx, field)
+	case "removed":
+		return ec.fieldContext_AccessListEntry_removed(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessListEntry", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessListPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "entries":
+		return ec.fieldContext_AccessListPage_entries(ctx, field)
+	case "full":
+		return ec.fieldContext_AccessListPage_full(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AccessListPage_cursor(ctx, field)
+	case "hasMore":
+		return ec.fieldContext_AccessListPage_hasMore(ctx, field)
+	case "version":
+		return ec.fieldContext_AccessListPage_version(ctx, field)
+	case "issuingKeys":
+		return ec.fieldContext_AccessListPage_issuingKeys(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessListPage", field.Name)
+}
+
+func (ec *executionContext) childFields_AccessListVersion(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_AccessListVersion_kind(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type AccessListVersion", field.Name)
+}
 
 func (ec *executionContext) childFields_AuditChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
@@ -4842,6 +5714,40 @@ func (ec *executionContext) childFields_FieldValue(ctx context.Context, field gr
 	return nil, fmt.Errorf("no field named %q was found under type FieldValue", field.Name)
 }
 
+func (ec *executionContext) childFields_Gateway(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Gateway_id(ctx, field)
+	case "site":
+		return ec.fieldContext_Gateway_site(ctx, field)
+	case "name":
+		return ec.fieldContext_Gateway_name(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_Gateway_createdAt(ctx, field)
+	case "rotatedAt":
+		return ec.fieldContext_Gateway_rotatedAt(ctx, field)
+	case "revokedAt":
+		return ec.fieldContext_Gateway_revokedAt(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_Gateway_lastSeenAt(ctx, field)
+	case "syncedVersion":
+		return ec.fieldContext_Gateway_syncedVersion(ctx, field)
+	case "readers":
+		return ec.fieldContext_Gateway_readers(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Gateway", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayWithToken(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "gateway":
+		return ec.fieldContext_GatewayWithToken_gateway(ctx, field)
+	case "token":
+		return ec.fieldContext_GatewayWithToken_token(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayWithToken", field.Name)
+}
+
 func (ec *executionContext) childFields_Import(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5080,6 +5986,18 @@ func (ec *executionContext) childFields_IssuedCredential(ctx context.Context, fi
 	return nil, fmt.Errorf("no field named %q was found under type IssuedCredential", field.Name)
 }
 
+func (ec *executionContext) childFields_IssuingKey(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kid":
+		return ec.fieldContext_IssuingKey_kid(ctx, field)
+	case "publicKey":
+		return ec.fieldContext_IssuingKey_publicKey(ctx, field)
+	case "retired":
+		return ec.fieldContext_IssuingKey_retired(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type IssuingKey", field.Name)
+}
+
 func (ec *executionContext) childFields_Operator(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5178,6 +6096,24 @@ func (ec *executionContext) childFields_PhotoProblem(ctx context.Context, field 
 		return ec.fieldContext_PhotoProblem_reason(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PhotoProblem", field.Name)
+}
+
+func (ec *executionContext) childFields_ReaderStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "readerId":
+		return ec.fieldContext_ReaderStatus_readerId(ctx, field)
+	case "door":
+		return ec.fieldContext_ReaderStatus_door(ctx, field)
+	case "protocol":
+		return ec.fieldContext_ReaderStatus_protocol(ctx, field)
+	case "online":
+		return ec.fieldContext_ReaderStatus_online(ctx, field)
+	case "lastSeenAt":
+		return ec.fieldContext_ReaderStatus_lastSeenAt(ctx, field)
+	case "updatedAt":
+		return ec.fieldContext_ReaderStatus_updatedAt(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReaderStatus", field.Name)
 }
 
 func (ec *executionContext) childFields_RecordChange(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5546,6 +6482,28 @@ func (ec *executionContext) field_Mutation_cancelImport_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_createGateway_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "site",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["site"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "name",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["name"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_createImport_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5750,6 +6708,42 @@ func (ec *executionContext) field_Mutation_refreshToken_args(ctx context.Context
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_reportAccessEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "events",
+		func(ctx context.Context, v any) ([]model.AccessEventInput, error) {
+			return ec.unmarshalNAccessEventInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["events"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_reportGatewayStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "readers",
+		func(ctx context.Context, v any) ([]model.ReaderStatusInput, error) {
+			return ec.unmarshalNReaderStatusInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐReaderStatusInputᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["readers"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "accessListVersion",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["accessListVersion"] = arg1
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_resetCredential_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -5779,6 +6773,34 @@ func (ec *executionContext) field_Mutation_restoreRecord_args(ctx context.Contex
 }
 
 func (ec *executionContext) field_Mutation_resumeRecord_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_revokeGateway_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_rotateGatewayToken_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
@@ -6055,6 +7077,58 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_accessEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.AccessEventFilter, error) {
+			return ec.unmarshalOAccessEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_accessList_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "since",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["since"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
 	return args, nil
 }
 
@@ -6390,6 +7464,20 @@ func (ec *executionContext) field_Query_walletInvitation_args(ctx context.Contex
 	return args, nil
 }
 
+func (ec *executionContext) field_Subscription_accessEvents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "readerId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["readerId"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Subscription_exportProgress_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -6505,6 +7593,732 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 // endregion ***************************** args.gotpl *****************************
 
 // region    **************************** field.gotpl *****************************
+
+func (ec *executionContext) _AccessEvent_id(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccessEvent_gatewayId(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_gatewayId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.GatewayID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_gatewayId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccessEvent_readerId(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_readerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReaderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_readerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEvent_door(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_door(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Door, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_door(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEvent_at(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_at(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.At, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_at(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessEvent_kind(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessEvent().Kind(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.AccessEventKind) graphql.Marshaler {
+			return ec.marshalNAccessEventKind2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, true, true, "AccessEventKind")
+}
+
+func (ec *executionContext) _AccessEvent_cardId(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_cardId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_cardId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEvent_record(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_record(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessEvent().Record(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *records.Record) graphql.Marshaler {
+			return ec.marshalOCardRecord2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐRecord(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_record(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEvent",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CardRecord(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEvent_decision(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_decision(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessEvent().Decision(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+			return ec.marshalODecision2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐDecision(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_decision(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, true, true, "Decision")
+}
+
+func (ec *executionContext) _AccessEvent_reason(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_reason(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Reason, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_reason(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEvent_detail(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_detail(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Detail, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_detail(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessEvent_receivedAt(ctx context.Context, field graphql.CollectedField, obj *gateways.AccessEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEvent_receivedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReceivedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEvent_receivedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEvent", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessEventConnection_nodes(ctx context.Context, field graphql.CollectedField, obj *gateways.EventPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEventConnection_nodes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Events, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gateways.AccessEvent) graphql.Marshaler {
+			return ec.marshalNAccessEvent2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEventᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEventConnection_nodes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessEventConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEvent(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessEventConnection_endCursor(ctx context.Context, field graphql.CollectedField, obj *gateways.EventPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEventConnection_endCursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessEventConnection().EndCursor(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEventConnection_endCursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEventConnection", field, true, true, "String")
+}
+
+func (ec *executionContext) _AccessEventConnection_hasNextPage(ctx context.Context, field graphql.CollectedField, obj *gateways.EventPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessEventConnection_hasNextPage(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasNext, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessEventConnection_hasNextPage(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessEventConnection", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessListEntry_version(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessListEntry().Version(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, true, true, "String")
+}
+
+func (ec *executionContext) _AccessListEntry_recordId(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_recordId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RecordID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_recordId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccessListEntry_templateId(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_templateId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TemplateID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_templateId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "ID")
+}
+
+func (ec *executionContext) _AccessListEntry_cardId(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_cardId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CardID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_cardId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessListEntry_status(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessListEntry().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v records.Status) graphql.Marshaler {
+			return ec.marshalNRecordStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋrecordsᚐStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, true, true, "RecordStatus")
+}
+
+func (ec *executionContext) _AccessListEntry_validFrom(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_validFrom(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ValidFrom, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_validFrom(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessListEntry_expiresAt(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_expiresAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ExpiresAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_expiresAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "Time")
+}
+
+func (ec *executionContext) _AccessListEntry_removed(ctx context.Context, field graphql.CollectedField, obj *gateways.Entry) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListEntry_removed(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Removed, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListEntry_removed(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListEntry", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessListPage_entries(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_entries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Entries, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gateways.Entry) graphql.Marshaler {
+			return ec.marshalNAccessListEntry2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEntryᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_entries(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessListPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessListEntry(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessListPage_full(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_full(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Full, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_full(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListPage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessListPage_cursor(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListPage", field, false, false, "String")
+}
+
+func (ec *executionContext) _AccessListPage_hasMore(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_hasMore(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.HasMore, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_hasMore(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListPage", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _AccessListPage_version(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AccessListPage().Version(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListPage", field, true, true, "String")
+}
+
+func (ec *executionContext) _AccessListPage_issuingKeys(ctx context.Context, field graphql.CollectedField, obj *gateways.Page) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListPage_issuingKeys(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Keys, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []credentials.PublicKey) graphql.Marshaler {
+			return ec.marshalNIssuingKey2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcredentialsᚐPublicKeyᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListPage_issuingKeys(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "AccessListPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_IssuingKey(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _AccessListVersion_kind(ctx context.Context, field graphql.CollectedField, obj *model.AccessListVersion) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AccessListVersion_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AccessListVersion_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AccessListVersion", field, false, false, "String")
+}
 
 func (ec *executionContext) _AuditChange_field(ctx context.Context, field graphql.CollectedField, obj *auditlog.Change) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
@@ -9626,6 +11440,277 @@ func (ec *executionContext) fieldContext_FieldValue_value(_ context.Context, fie
 	return graphql.NewScalarFieldContext("FieldValue", field, false, false, "String")
 }
 
+func (ec *executionContext) _Gateway_id(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v uuid.UUID) graphql.Marshaler {
+			return ec.marshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Gateway_site(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_site(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Site, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_site(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "String")
+}
+
+func (ec *executionContext) _Gateway_name(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "String")
+}
+
+func (ec *executionContext) _Gateway_createdAt(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Gateway_rotatedAt(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_rotatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RotatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_rotatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Gateway_revokedAt(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_revokedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RevokedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_revokedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Gateway_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, false, false, "Time")
+}
+
+func (ec *executionContext) _Gateway_syncedVersion(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_syncedVersion(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Gateway().SyncedVersion(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_syncedVersion(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Gateway", field, true, true, "String")
+}
+
+func (ec *executionContext) _Gateway_readers(ctx context.Context, field graphql.CollectedField, obj *gateways.Gateway) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Gateway_readers(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Gateway().Readers(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []gateways.ReaderState) graphql.Marshaler {
+			return ec.marshalNReaderStatus2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐReaderStateᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Gateway_readers(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Gateway",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReaderStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayWithToken_gateway(ctx context.Context, field graphql.CollectedField, obj *model.GatewayWithToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayWithToken_gateway(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Gateway, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *gateways.Gateway) graphql.Marshaler {
+			return ec.marshalNGateway2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGateway(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayWithToken_gateway(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GatewayWithToken",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Gateway(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayWithToken_token(ctx context.Context, field graphql.CollectedField, obj *model.GatewayWithToken) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayWithToken_token(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Token, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayWithToken_token(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayWithToken", field, false, false, "String")
+}
+
 func (ec *executionContext) _Import_id(ctx context.Context, field graphql.CollectedField, obj *imports.Import) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11754,6 +13839,75 @@ func (ec *executionContext) fieldContext_IssuedCredential_card(_ context.Context
 	return fc, nil
 }
 
+func (ec *executionContext) _IssuingKey_kid(ctx context.Context, field graphql.CollectedField, obj *credentials.PublicKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuingKey_kid(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kid, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuingKey_kid(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuingKey", field, false, false, "String")
+}
+
+func (ec *executionContext) _IssuingKey_publicKey(ctx context.Context, field graphql.CollectedField, obj *credentials.PublicKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuingKey_publicKey(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.IssuingKey().PublicKey(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuingKey_publicKey(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuingKey", field, true, true, "String")
+}
+
+func (ec *executionContext) _IssuingKey_retired(ctx context.Context, field graphql.CollectedField, obj *credentials.PublicKey) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_IssuingKey_retired(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Retired, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_IssuingKey_retired(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("IssuingKey", field, false, false, "Boolean")
+}
+
 func (ec *executionContext) _Mutation_login(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13329,6 +15483,316 @@ func (ec *executionContext) fieldContext_Mutation_verifyCredentialCode(ctx conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_verifyCredentialCode_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_createGateway(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_createGateway(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().CreateGateway(ctx, fc.Args["site"].(string), fc.Args["name"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.GatewayWithToken
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.GatewayWithToken
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GatewayWithToken) graphql.Marshaler {
+			return ec.marshalNGatewayWithToken2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐGatewayWithToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_createGateway(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GatewayWithToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_createGateway_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_rotateGatewayToken(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_rotateGatewayToken(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RotateGatewayToken(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *model.GatewayWithToken
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.GatewayWithToken
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.GatewayWithToken) graphql.Marshaler {
+			return ec.marshalNGatewayWithToken2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐGatewayWithToken(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_rotateGatewayToken(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GatewayWithToken(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_rotateGatewayToken_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_revokeGateway(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_revokeGateway(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().RevokeGateway(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "ADMIN")
+				if err != nil {
+					var zeroVal *gateways.Gateway
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *gateways.Gateway
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *gateways.Gateway) graphql.Marshaler {
+			return ec.marshalNGateway2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGateway(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_revokeGateway(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Gateway(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_revokeGateway_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reportAccessEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reportAccessEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReportAccessEvents(ctx, fc.Args["events"].([]model.AccessEventInput))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "GATEWAY")
+				if err != nil {
+					var zeroVal int
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal int
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reportAccessEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Int does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reportAccessEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_reportGatewayStatus(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_reportGatewayStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().ReportGatewayStatus(ctx, fc.Args["readers"].([]model.ReaderStatusInput), fc.Args["accessListVersion"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "GATEWAY")
+				if err != nil {
+					var zeroVal bool
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal bool
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_reportGatewayStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type Boolean does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_reportGatewayStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14952,6 +17416,180 @@ func (ec *executionContext) fieldContext_Query_revocations(ctx context.Context, 
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_gateways(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_gateways(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().Gateways(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal []gateways.Gateway
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal []gateways.Gateway
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []gateways.Gateway) graphql.Marshaler {
+			return ec.marshalNGateway2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGatewayᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_gateways(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Gateway(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accessList(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accessList(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AccessList(ctx, fc.Args["since"].(*string), fc.Args["first"].(*int))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "GATEWAY")
+				if err != nil {
+					var zeroVal *gateways.Page
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *gateways.Page
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *gateways.Page) graphql.Marshaler {
+			return ec.marshalNAccessListPage2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accessList(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessListPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accessList_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_accessEvents(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_accessEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().AccessEvents(ctx, fc.Args["filter"].(*model.AccessEventFilter), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *gateways.EventPage
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *gateways.EventPage
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *gateways.EventPage) graphql.Marshaler {
+			return ec.marshalNAccessEventConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEventPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_accessEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEventConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_accessEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -15026,6 +17664,144 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _ReaderStatus_readerId(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_readerId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReaderID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_readerId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReaderStatus_door(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_door(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Door, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_door(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReaderStatus_protocol(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_protocol(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Protocol, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_protocol(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReaderStatus_online(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_online(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Online, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_online(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ReaderStatus_lastSeenAt(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_lastSeenAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.LastSeenAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalOTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_lastSeenAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "Time")
+}
+
+func (ec *executionContext) _ReaderStatus_updatedAt(ctx context.Context, field graphql.CollectedField, obj *gateways.ReaderState) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReaderStatus_updatedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.UpdatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReaderStatus_updatedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReaderStatus", field, false, false, "Time")
 }
 
 func (ec *executionContext) _RecordChange_kind(ctx context.Context, field graphql.CollectedField, obj *model.RecordChange) (ret graphql.Marshaler) {
@@ -15548,6 +18324,118 @@ func (ec *executionContext) fieldContext_Subscription_exportProgress(ctx context
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Subscription_exportProgress_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_accessListChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_accessListChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Subscription().AccessListChanged(ctx)
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "GATEWAY")
+				if err != nil {
+					var zeroVal *model.AccessListVersion
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *model.AccessListVersion
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AccessListVersion) graphql.Marshaler {
+			return ec.marshalNAccessListVersion2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessListVersion(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_accessListChanged(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessListVersion(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_accessEvents(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_accessEvents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().AccessEvents(ctx, fc.Args["readerId"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				role, err := ec.unmarshalNRole2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcallerᚐRole(ctx, "VIEWER")
+				if err != nil {
+					var zeroVal *gateways.AccessEvent
+					return zeroVal, err
+				}
+				if ec.Directives.HasRole == nil {
+					var zeroVal *gateways.AccessEvent
+					return zeroVal, errors.New("directive hasRole is not implemented")
+				}
+				return ec.Directives.HasRole(ctx, nil, directive0, role)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *gateways.AccessEvent) graphql.Marshaler {
+			return ec.marshalNAccessEvent2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_accessEvents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AccessEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_accessEvents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -17220,6 +20108,181 @@ func (ec *executionContext) fieldContext___Type_isOneOf(_ context.Context, field
 
 // region    **************************** input.gotpl *****************************
 
+func (ec *executionContext) unmarshalInputAccessEventFilter(ctx context.Context, obj any) (model.AccessEventFilter, error) {
+	var it model.AccessEventFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"gatewayId", "readerId", "decision", "from", "to"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "gatewayId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("gatewayId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.GatewayID = graphql.OmittableOf(data)
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = graphql.OmittableOf(data)
+		case "decision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decision"))
+			data, err := ec.unmarshalODecision2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐDecision(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Decision = graphql.OmittableOf(data)
+		case "from":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("from"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.From = graphql.OmittableOf(data)
+		case "to":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("to"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.To = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccessEventFilter unmarshals raw into the AccessEventFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccessEventFilter(ctx context.Context, raw any) (model.AccessEventFilter, error) {
+	var out model.AccessEventFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccessEventFilter", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputAccessEventInput(ctx context.Context, obj any) (model.AccessEventInput, error) {
+	var it model.AccessEventInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "readerId", "door", "at", "kind", "cardId", "recordId", "decision", "reason", "detail"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
+		case "door":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("door"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Door = graphql.OmittableOf(data)
+		case "at":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("at"))
+			data, err := ec.unmarshalNTime2timeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.At = data
+		case "kind":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kind"))
+			data, err := ec.unmarshalNAccessEventKind2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventKind(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kind = data
+		case "cardId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("cardId"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CardID = graphql.OmittableOf(data)
+		case "recordId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("recordId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.RecordID = graphql.OmittableOf(data)
+		case "decision":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("decision"))
+			data, err := ec.unmarshalODecision2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐDecision(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Decision = graphql.OmittableOf(data)
+		case "reason":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("reason"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Reason = graphql.OmittableOf(data)
+		case "detail":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("detail"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Detail = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalAccessEventInput unmarshals raw into the AccessEventInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalAccessEventInput(ctx context.Context, raw any) (model.AccessEventInput, error) {
+	var out model.AccessEventInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "AccessEventInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputAuditEventFilter(ctx context.Context, obj any) (model.AuditEventFilter, error) {
 	var it model.AuditEventFilter
 	if obj == nil {
@@ -17616,6 +20679,76 @@ func (ec *executionContext) unmarshalInputImportOptionsInput(ctx context.Context
 func UnmarshalImportOptionsInput(ctx context.Context, raw any) (model.ImportOptionsInput, error) {
 	var out model.ImportOptionsInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "ImportOptionsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputReaderStatusInput(ctx context.Context, obj any) (model.ReaderStatusInput, error) {
+	var it model.ReaderStatusInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"readerId", "door", "protocol", "online", "lastSeenAt"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "readerId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("readerId"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ReaderID = data
+		case "door":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("door"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Door = graphql.OmittableOf(data)
+		case "protocol":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("protocol"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Protocol = graphql.OmittableOf(data)
+		case "online":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("online"))
+			data, err := ec.unmarshalNBoolean2bool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Online = data
+		case "lastSeenAt":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("lastSeenAt"))
+			data, err := ec.unmarshalOTime2ᚖtimeᚐTime(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.LastSeenAt = graphql.OmittableOf(data)
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalReaderStatusInput unmarshals raw into the ReaderStatusInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalReaderStatusInput(ctx context.Context, raw any) (model.ReaderStatusInput, error) {
+	var out model.ReaderStatusInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ReaderStatusInput", raw, &out)
 	return out, err
 }
 
@@ -18165,6 +21298,303 @@ func UnmarshalTemplateInput(ctx context.Context, raw any) (model.TemplateInput, 
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var accessEventImplementors = []string{"AccessEvent"}
+
+func (ec *executionContext) _AccessEvent(ctx context.Context, sel ast.SelectionSet, obj *gateways.AccessEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEvent")
+		case "id":
+			out.Values[i] = ec._AccessEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "gatewayId":
+			out.Values[i] = ec._AccessEvent_gatewayId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "readerId":
+			out.Values[i] = ec._AccessEvent_readerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "door":
+			out.Values[i] = ec._AccessEvent_door(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "at":
+			out.Values[i] = ec._AccessEvent_at(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "kind":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessEvent_kind(ctx, field, obj)
+				})
+		case "cardId":
+			out.Values[i] = ec._AccessEvent_cardId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "record":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessEvent_record(ctx, field, obj)
+				})
+		case "decision":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessEvent_decision(ctx, field, obj)
+				})
+		case "reason":
+			out.Values[i] = ec._AccessEvent_reason(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "detail":
+			out.Values[i] = ec._AccessEvent_detail(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "receivedAt":
+			out.Values[i] = ec._AccessEvent_receivedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessEventConnectionImplementors = []string{"AccessEventConnection"}
+
+func (ec *executionContext) _AccessEventConnection(ctx context.Context, sel ast.SelectionSet, obj *gateways.EventPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessEventConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessEventConnection")
+		case "nodes":
+			out.Values[i] = ec._AccessEventConnection_nodes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "endCursor":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessEventConnection_endCursor(ctx, field, obj)
+				})
+		case "hasNextPage":
+			out.Values[i] = ec._AccessEventConnection_hasNextPage(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessListEntryImplementors = []string{"AccessListEntry"}
+
+func (ec *executionContext) _AccessListEntry(ctx context.Context, sel ast.SelectionSet, obj *gateways.Entry) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessListEntryImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessListEntry")
+		case "version":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessListEntry_version(ctx, field, obj)
+				})
+		case "recordId":
+			out.Values[i] = ec._AccessListEntry_recordId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "templateId":
+			out.Values[i] = ec._AccessListEntry_templateId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cardId":
+			out.Values[i] = ec._AccessListEntry_cardId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessListEntry_status(ctx, field, obj)
+				})
+		case "validFrom":
+			out.Values[i] = ec._AccessListEntry_validFrom(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "expiresAt":
+			out.Values[i] = ec._AccessListEntry_expiresAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "removed":
+			out.Values[i] = ec._AccessListEntry_removed(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessListPageImplementors = []string{"AccessListPage"}
+
+func (ec *executionContext) _AccessListPage(ctx context.Context, sel ast.SelectionSet, obj *gateways.Page) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessListPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessListPage")
+		case "entries":
+			out.Values[i] = ec._AccessListPage_entries(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "full":
+			out.Values[i] = ec._AccessListPage_full(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "cursor":
+			out.Values[i] = ec._AccessListPage_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "hasMore":
+			out.Values[i] = ec._AccessListPage_hasMore(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "version":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AccessListPage_version(ctx, field, obj)
+				})
+		case "issuingKeys":
+			out.Values[i] = ec._AccessListPage_issuingKeys(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var accessListVersionImplementors = []string{"AccessListVersion"}
+
+func (ec *executionContext) _AccessListVersion(ctx context.Context, sel ast.SelectionSet, obj *model.AccessListVersion) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, accessListVersionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("AccessListVersion")
+		case "kind":
+			out.Values[i] = ec._AccessListVersion_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var auditChangeImplementors = []string{"AuditChange"}
 
@@ -19424,6 +22854,119 @@ func (ec *executionContext) _FieldValue(ctx context.Context, sel ast.SelectionSe
 	return out
 }
 
+var gatewayImplementors = []string{"Gateway"}
+
+func (ec *executionContext) _Gateway(ctx context.Context, sel ast.SelectionSet, obj *gateways.Gateway) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Gateway")
+		case "id":
+			out.Values[i] = ec._Gateway_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "site":
+			out.Values[i] = ec._Gateway_site(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._Gateway_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._Gateway_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "rotatedAt":
+			out.Values[i] = ec._Gateway_rotatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "revokedAt":
+			out.Values[i] = ec._Gateway_revokedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._Gateway_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "syncedVersion":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Gateway_syncedVersion(ctx, field, obj)
+				})
+		case "readers":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Gateway_readers(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gatewayWithTokenImplementors = []string{"GatewayWithToken"}
+
+func (ec *executionContext) _GatewayWithToken(ctx context.Context, sel ast.SelectionSet, obj *model.GatewayWithToken) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayWithTokenImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GatewayWithToken")
+		case "gateway":
+			out.Values[i] = ec._GatewayWithToken_gateway(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "token":
+			out.Values[i] = ec._GatewayWithToken_token(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var importImplementors = []string{"Import"}
 
 func (ec *executionContext) _Import(ctx context.Context, sel ast.SelectionSet, obj *imports.Import) graphql.Marshaler {
@@ -20186,6 +23729,50 @@ func (ec *executionContext) _IssuedCredential(ctx context.Context, sel ast.Selec
 	return out
 }
 
+var issuingKeyImplementors = []string{"IssuingKey"}
+
+func (ec *executionContext) _IssuingKey(ctx context.Context, sel ast.SelectionSet, obj *credentials.PublicKey) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, issuingKeyImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("IssuingKey")
+		case "kid":
+			out.Values[i] = ec._IssuingKey_kid(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "publicKey":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._IssuingKey_publicKey(ctx, field, obj)
+				})
+		case "retired":
+			out.Values[i] = ec._IssuingKey_retired(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -20390,6 +23977,41 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "verifyCredentialCode":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_verifyCredentialCode(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createGateway":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_createGateway(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "rotateGatewayToken":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_rotateGatewayToken(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "revokeGateway":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_revokeGateway(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reportAccessEvents":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reportAccessEvents(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "reportGatewayStatus":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_reportGatewayStatus(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -20869,6 +24491,24 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_revocations(ctx, field)
 				})
+		case "gateways":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_gateways(ctx, field)
+				})
+		case "accessList":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_accessList(ctx, field)
+				})
+		case "accessEvents":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_accessEvents(ctx, field)
+				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Query___type(ctx, field)
@@ -20882,6 +24522,64 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 			})
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var readerStatusImplementors = []string{"ReaderStatus"}
+
+func (ec *executionContext) _ReaderStatus(ctx context.Context, sel ast.SelectionSet, obj *gateways.ReaderState) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, readerStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReaderStatus")
+		case "readerId":
+			out.Values[i] = ec._ReaderStatus_readerId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "door":
+			out.Values[i] = ec._ReaderStatus_door(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "protocol":
+			out.Values[i] = ec._ReaderStatus_protocol(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "online":
+			out.Values[i] = ec._ReaderStatus_online(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "lastSeenAt":
+			out.Values[i] = ec._ReaderStatus_lastSeenAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "updatedAt":
+			out.Values[i] = ec._ReaderStatus_updatedAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -21103,6 +24801,10 @@ func (ec *executionContext) _Subscription(ctx context.Context, sel ast.Selection
 		return ec._Subscription_importProgress(ctx, fields[0])
 	case "exportProgress":
 		return ec._Subscription_exportProgress(ctx, fields[0])
+	case "accessListChanged":
+		return ec._Subscription_accessListChanged(ctx, fields[0])
+	case "accessEvents":
+		return ec._Subscription_accessEvents(ctx, fields[0])
 	default:
 		panic("unknown field " + strconv.Quote(fields[0].Name))
 	}
@@ -21681,6 +25383,107 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAccessEvent2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEvent(ctx context.Context, sel ast.SelectionSet, v gateways.AccessEvent) graphql.Marshaler {
+	return ec._AccessEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessEvent2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEventᚄ(ctx context.Context, sel ast.SelectionSet, v []gateways.AccessEvent) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessEvent2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEvent(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessEvent2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐAccessEvent(ctx context.Context, sel ast.SelectionSet, v *gateways.AccessEvent) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessEvent!")
+		return graphql.Null
+	}
+	return ec._AccessEvent(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessEventConnection2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEventPage(ctx context.Context, sel ast.SelectionSet, v *gateways.EventPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessEventConnection!")
+		return graphql.Null
+	}
+	return ec._AccessEventConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAccessEventInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventInput(ctx context.Context, v any) (model.AccessEventInput, error) {
+	res, err := ec.unmarshalInputAccessEventInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNAccessEventInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventInputᚄ(ctx context.Context, v any) ([]model.AccessEventInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.AccessEventInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNAccessEventInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) unmarshalNAccessEventKind2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventKind(ctx context.Context, v any) (model.AccessEventKind, error) {
+	var res model.AccessEventKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAccessEventKind2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventKind(ctx context.Context, sel ast.SelectionSet, v model.AccessEventKind) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNAccessListEntry2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEntry(ctx context.Context, sel ast.SelectionSet, v gateways.Entry) graphql.Marshaler {
+	return ec._AccessListEntry(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNAccessListEntry2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEntryᚄ(ctx context.Context, sel ast.SelectionSet, v []gateways.Entry) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAccessListEntry2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐEntry(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAccessListPage2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐPage(ctx context.Context, sel ast.SelectionSet, v *gateways.Page) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessListPage!")
+		return graphql.Null
+	}
+	return ec._AccessListPage(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAccessListVersion2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessListVersion(ctx context.Context, sel ast.SelectionSet, v *model.AccessListVersion) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "AccessListVersion!")
+		return graphql.Null
+	}
+	return ec._AccessListVersion(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind(ctx context.Context, v any) (auditlog.ActorKind, error) {
 	tmp, err := graphql.UnmarshalString(v)
 	res := unmarshalNAuditActorKind2githubᚗcomᚋlintelᚋlintelᚋinternalᚋauditlogᚐActorKind[tmp]
@@ -22219,6 +26022,42 @@ func (ec *executionContext) marshalNFloat2float64(ctx context.Context, sel ast.S
 	return graphql.WrapContextMarshaler(ctx, res)
 }
 
+func (ec *executionContext) marshalNGateway2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGateway(ctx context.Context, sel ast.SelectionSet, v gateways.Gateway) graphql.Marshaler {
+	return ec._Gateway(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNGateway2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGatewayᚄ(ctx context.Context, sel ast.SelectionSet, v []gateways.Gateway) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNGateway2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGateway(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNGateway2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐGateway(ctx context.Context, sel ast.SelectionSet, v *gateways.Gateway) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Gateway!")
+		return graphql.Null
+	}
+	return ec._Gateway(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNGatewayWithToken2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐGatewayWithToken(ctx context.Context, sel ast.SelectionSet, v *model.GatewayWithToken) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GatewayWithToken!")
+		return graphql.Null
+	}
+	return ec._GatewayWithToken(ctx, sel, v)
+}
+
 func (ec *executionContext) unmarshalNID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx context.Context, v any) (uuid.UUID, error) {
 	res, err := graphql.UnmarshalUUID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -22439,6 +26278,26 @@ func (ec *executionContext) marshalNIssuedCredential2ᚖgithubᚗcomᚋlintelᚋ
 		return graphql.Null
 	}
 	return ec._IssuedCredential(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNIssuingKey2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcredentialsᚐPublicKey(ctx context.Context, sel ast.SelectionSet, v credentials.PublicKey) graphql.Marshaler {
+	return ec._IssuingKey(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNIssuingKey2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋcredentialsᚐPublicKeyᚄ(ctx context.Context, sel ast.SelectionSet, v []credentials.PublicKey) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNIssuingKey2githubᚗcomᚋlintelᚋlintelᚋinternalᚋcredentialsᚐPublicKey(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) unmarshalNMatchOn2githubᚗcomᚋlintelᚋlintelᚋinternalᚋimportsᚐMatchOn(ctx context.Context, v any) (imports.MatchOn, error) {
@@ -22669,6 +26528,45 @@ func (ec *executionContext) marshalNPhotoProblem2ᚕgithubᚗcomᚋlintelᚋlint
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNReaderStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐReaderState(ctx context.Context, sel ast.SelectionSet, v gateways.ReaderState) graphql.Marshaler {
+	return ec._ReaderStatus(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNReaderStatus2ᚕgithubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐReaderStateᚄ(ctx context.Context, sel ast.SelectionSet, v []gateways.ReaderState) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReaderStatus2githubᚗcomᚋlintelᚋlintelᚋinternalᚋgatewaysᚐReaderState(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNReaderStatusInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐReaderStatusInput(ctx context.Context, v any) (model.ReaderStatusInput, error) {
+	res, err := ec.unmarshalInputReaderStatusInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalNReaderStatusInput2ᚕgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐReaderStatusInputᚄ(ctx context.Context, v any) ([]model.ReaderStatusInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.ReaderStatusInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNReaderStatusInput2githubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐReaderStatusInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNRecordChange2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐRecordChange(ctx context.Context, sel ast.SelectionSet, v *model.RecordChange) graphql.Marshaler {
@@ -23215,6 +27113,14 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalOAccessEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAccessEventFilter(ctx context.Context, v any) (*model.AccessEventFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputAccessEventFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalOAuditEventFilter2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐAuditEventFilter(ctx context.Context, v any) (*model.AuditEventFilter, error) {
 	if v == nil {
 		return nil, nil
@@ -23421,6 +27327,22 @@ var (
 		records.CredentialExpired: "EXPIRED",
 	}
 )
+
+func (ec *executionContext) unmarshalODecision2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐDecision(ctx context.Context, v any) (*model.Decision, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var res = new(model.Decision)
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalODecision2ᚖgithubᚗcomᚋlintelᚋlintelᚋgraphᚋmodelᚐDecision(ctx context.Context, sel ast.SelectionSet, v *model.Decision) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return v
+}
 
 func (ec *executionContext) marshalOExport2ᚖgithubᚗcomᚋlintelᚋlintelᚋinternalᚋexportsᚐExport(ctx context.Context, sel ast.SelectionSet, v *exports.Export) graphql.Marshaler {
 	if v == nil {

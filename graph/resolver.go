@@ -11,6 +11,7 @@ import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/invitations"
 	"github.com/lintel/lintel/internal/outbox"
@@ -29,4 +30,7 @@ type Resolver struct {
 	AuditService    *auditlog.Service
 	Invitations     *invitations.Service
 	OutboxService   *outbox.Service
+	GatewayService  *gateways.Service
+	// IssuingKeys lists the published credential keys (for gateways).
+	IssuingKeys gateways.KeySource
 }

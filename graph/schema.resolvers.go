@@ -7,8 +7,10 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/hex"
 	"strconv"
+	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
@@ -17,13 +19,60 @@ import (
 	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/invitations"
 	"github.com/lintel/lintel/internal/outbox"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
+
+// Kind is the resolver for the kind field.
+func (r *accessEventResolver) Kind(ctx context.Context, obj *gateways.AccessEvent) (model.AccessEventKind, error) {
+	return model.AccessEventKind(obj.Kind), nil
+}
+
+// Record is the resolver for the record field.
+func (r *accessEventResolver) Record(ctx context.Context, obj *gateways.AccessEvent) (*records.Record, error) {
+	if obj.RecordID == nil {
+		return nil, nil
+	}
+	return nullIfNotFound(r.RecordService.Get(ctx, *obj.RecordID))
+}
+
+// Decision is the resolver for the decision field.
+func (r *accessEventResolver) Decision(ctx context.Context, obj *gateways.AccessEvent) (*model.Decision, error) {
+	if obj.Decision == nil {
+		return nil, nil
+	}
+	d := model.Decision(*obj.Decision)
+	return &d, nil
+}
+
+// EndCursor is the resolver for the endCursor field.
+func (r *accessEventConnectionResolver) EndCursor(ctx context.Context, obj *gateways.EventPage) (*string, error) {
+	if obj.EndCursor == "" {
+		return nil, nil
+	}
+	return &obj.EndCursor, nil
+}
+
+// Version is the resolver for the version field.
+func (r *accessListEntryResolver) Version(ctx context.Context, obj *gateways.Entry) (string, error) {
+	return strconv.FormatInt(obj.Version, 10), nil
+}
+
+// Status is the resolver for the status field.
+func (r *accessListEntryResolver) Status(ctx context.Context, obj *gateways.Entry) (records.Status, error) {
+	return records.Status(obj.Status), nil
+}
+
+// Version is the resolver for the version field.
+func (r *accessListPageResolver) Version(ctx context.Context, obj *gateways.Page) (string, error) {
+	return strconv.FormatInt(obj.Version, 10), nil
+}
 
 // ID is the resolver for the id field.
 func (r *auditEventResolver) ID(ctx context.Context, obj *auditlog.Event) (string, error) {
@@ -112,6 +161,20 @@ func (r *exportResolver) Template(ctx context.Context, obj *exports.Export) (*te
 	return loadTemplate(ctx, r.Resolver, *obj.TemplateID)
 }
 
+// SyncedVersion is the resolver for the syncedVersion field.
+func (r *gatewayResolver) SyncedVersion(ctx context.Context, obj *gateways.Gateway) (*string, error) {
+	if obj.SyncedVersion == nil {
+		return nil, nil
+	}
+	v := strconv.FormatInt(*obj.SyncedVersion, 10)
+	return &v, nil
+}
+
+// Readers is the resolver for the readers field.
+func (r *gatewayResolver) Readers(ctx context.Context, obj *gateways.Gateway) ([]gateways.ReaderState, error) {
+	return r.GatewayService.Readers(ctx, obj.ID)
+}
+
 // Template is the resolver for the template field.
 func (r *importResolver) Template(ctx context.Context, obj *imports.Import) (*templates.Template, error) {
 	return loadTemplate(ctx, r.Resolver, obj.TemplateID)
@@ -183,6 +246,11 @@ func (r *importRowResolver) Changes(ctx context.Context, obj *imports.Row) ([]im
 		return []imports.FieldChange{}, nil
 	}
 	return obj.Diff, nil
+}
+
+// PublicKey is the resolver for the publicKey field.
+func (r *issuingKeyResolver) PublicKey(ctx context.Context, obj *credentials.PublicKey) (string, error) {
+	return base64.RawURLEncoding.EncodeToString(obj.Key), nil
 }
 
 // Login is the resolver for the login field.
@@ -450,6 +518,63 @@ func (r *mutationResolver) VerifyCredentialCode(ctx context.Context, code string
 	return r.Invitations.VerifyCode(ctx, code)
 }
 
+// CreateGateway is the resolver for the createGateway field.
+func (r *mutationResolver) CreateGateway(ctx context.Context, site string, name string) (*model.GatewayWithToken, error) {
+	g, tok, err := r.GatewayService.Create(ctx, site, name)
+	if err != nil {
+		return nil, err
+	}
+	return &model.GatewayWithToken{Gateway: g, Token: tok}, nil
+}
+
+// RotateGatewayToken is the resolver for the rotateGatewayToken field.
+func (r *mutationResolver) RotateGatewayToken(ctx context.Context, id string) (*model.GatewayWithToken, error) {
+	gid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	g, tok, err := r.GatewayService.Rotate(ctx, gid)
+	if err != nil {
+		return nil, err
+	}
+	return &model.GatewayWithToken{Gateway: g, Token: tok}, nil
+}
+
+// RevokeGateway is the resolver for the revokeGateway field.
+func (r *mutationResolver) RevokeGateway(ctx context.Context, id string) (*gateways.Gateway, error) {
+	gid, err := parseID("id", id)
+	if err != nil {
+		return nil, err
+	}
+	return r.GatewayService.Revoke(ctx, gid)
+}
+
+// ReportAccessEvents is the resolver for the reportAccessEvents field.
+func (r *mutationResolver) ReportAccessEvents(ctx context.Context, events []model.AccessEventInput) (int, error) {
+	evs, err := accessEvents(events)
+	if err != nil {
+		return 0, err
+	}
+	return r.GatewayService.Report(ctx, evs)
+}
+
+// ReportGatewayStatus is the resolver for the reportGatewayStatus field.
+func (r *mutationResolver) ReportGatewayStatus(ctx context.Context, readers []model.ReaderStatusInput, accessListVersion *string) (bool, error) {
+	var version *int64
+	if accessListVersion != nil {
+		// The cursor the gateway holds: "d:<version>" (or a bare number).
+		v, err := strconv.ParseInt(strings.TrimPrefix(*accessListVersion, "d:"), 10, 64)
+		if err != nil {
+			return false, apperr.Validation(apperr.FieldError{Path: "accessListVersion", Reason: "not an accessList cursor"})
+		}
+		version = &v
+	}
+	if err := r.GatewayService.Heartbeat(ctx, readerStates(readers), version); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // Organisation is the resolver for the organisation field.
 func (r *operatorResolver) Organisation(ctx context.Context, obj *auth.Operator) (*model.Organisation, error) {
 	return &model.Organisation{ID: obj.OrgID.String(), Name: obj.OrgName}, nil
@@ -650,6 +775,25 @@ func (r *queryResolver) Revocations(ctx context.Context, since *string, first *i
 	return r.Invitations.Revocations(ctx, derefOr(since, ""), derefOr(first, 0))
 }
 
+// Gateways is the resolver for the gateways field.
+func (r *queryResolver) Gateways(ctx context.Context) ([]gateways.Gateway, error) {
+	return r.GatewayService.List(ctx)
+}
+
+// AccessList is the resolver for the accessList field.
+func (r *queryResolver) AccessList(ctx context.Context, since *string, first *int) (*gateways.Page, error) {
+	return r.GatewayService.AccessList(ctx, r.IssuingKeys, derefOr(since, ""), derefOr(first, 0))
+}
+
+// AccessEvents is the resolver for the accessEvents field.
+func (r *queryResolver) AccessEvents(ctx context.Context, filter *model.AccessEventFilter, first *int, after *string) (*gateways.EventPage, error) {
+	f, err := accessEventFilter(filter)
+	if err != nil {
+		return nil, err
+	}
+	return r.GatewayService.Events(ctx, f, derefOr(first, 0), derefOr(after, ""))
+}
+
 // Record is the resolver for the record field.
 func (r *recordChangeResolver) Record(ctx context.Context, obj *model.RecordChange) (*records.Record, error) {
 	if obj.Kind == model.RecordChangeKindDeleted {
@@ -766,6 +910,55 @@ func (r *subscriptionResolver) ExportProgress(ctx context.Context, id string) (<
 	return out, nil
 }
 
+// AccessListChanged is the resolver for the accessListChanged field.
+func (r *subscriptionResolver) AccessListChanged(ctx context.Context) (<-chan *model.AccessListVersion, error) {
+	p := caller.From(ctx)
+	in := r.Events.Subscribe(ctx, p.OrgID, gateways.TopicAccessList(p.OrgID))
+	out := make(chan *model.AccessListVersion, 1)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			select {
+			case out <- &model.AccessListVersion{Kind: ev.Kind}:
+			case <-ctx.Done():
+				return
+			default:
+				// A pull is already pending; one is enough.
+			}
+		}
+	}()
+	return out, nil
+}
+
+// AccessEvents is the resolver for the accessEvents field.
+func (r *subscriptionResolver) AccessEvents(ctx context.Context, readerID *string) (<-chan *gateways.AccessEvent, error) {
+	p := caller.From(ctx)
+	in := r.Events.Subscribe(ctx, p.OrgID, gateways.TopicEvents(p.OrgID))
+	out := make(chan *gateways.AccessEvent, 16)
+	go func() {
+		defer close(out)
+		for ev := range in {
+			if ev.Kind != "ACCESS" {
+				continue
+			}
+			id, err := uuid.Parse(ev.ID)
+			if err != nil {
+				continue
+			}
+			e, err := r.GatewayService.Event(ctx, id)
+			if err != nil || (readerID != nil && e.ReaderID != *readerID) {
+				continue
+			}
+			select {
+			case out <- e:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
 // Photo is the resolver for the photo field.
 func (r *walletCardResolver) Photo(ctx context.Context, obj *invitations.Card) (*string, error) {
 	if obj.Photo == "" {
@@ -781,6 +974,20 @@ func (r *walletInvitationResolver) PhotoURL(ctx context.Context, obj *invitation
 	}
 	return &obj.PhotoPath, nil
 }
+
+// AccessEvent returns AccessEventResolver implementation.
+func (r *Resolver) AccessEvent() AccessEventResolver { return &accessEventResolver{r} }
+
+// AccessEventConnection returns AccessEventConnectionResolver implementation.
+func (r *Resolver) AccessEventConnection() AccessEventConnectionResolver {
+	return &accessEventConnectionResolver{r}
+}
+
+// AccessListEntry returns AccessListEntryResolver implementation.
+func (r *Resolver) AccessListEntry() AccessListEntryResolver { return &accessListEntryResolver{r} }
+
+// AccessListPage returns AccessListPageResolver implementation.
+func (r *Resolver) AccessListPage() AccessListPageResolver { return &accessListPageResolver{r} }
 
 // AuditEvent returns AuditEventResolver implementation.
 func (r *Resolver) AuditEvent() AuditEventResolver { return &auditEventResolver{r} }
@@ -799,6 +1006,9 @@ func (r *Resolver) CodeVerification() CodeVerificationResolver { return &codeVer
 // Export returns ExportResolver implementation.
 func (r *Resolver) Export() ExportResolver { return &exportResolver{r} }
 
+// Gateway returns GatewayResolver implementation.
+func (r *Resolver) Gateway() GatewayResolver { return &gatewayResolver{r} }
+
 // Import returns ImportResolver implementation.
 func (r *Resolver) Import() ImportResolver { return &importResolver{r} }
 
@@ -807,6 +1017,9 @@ func (r *Resolver) ImportPreview() ImportPreviewResolver { return &importPreview
 
 // ImportRow returns ImportRowResolver implementation.
 func (r *Resolver) ImportRow() ImportRowResolver { return &importRowResolver{r} }
+
+// IssuingKey returns IssuingKeyResolver implementation.
+func (r *Resolver) IssuingKey() IssuingKeyResolver { return &issuingKeyResolver{r} }
 
 // Mutation returns MutationResolver implementation.
 func (r *Resolver) Mutation() MutationResolver { return &mutationResolver{r} }
@@ -836,21 +1049,27 @@ func (r *Resolver) WalletCard() WalletCardResolver { return &walletCardResolver{
 func (r *Resolver) WalletInvitation() WalletInvitationResolver { return &walletInvitationResolver{r} }
 
 type (
-	auditEventResolver           struct{ *Resolver }
-	cardRecordResolver           struct{ *Resolver }
-	cardRecordConnectionResolver struct{ *Resolver }
-	codeVerificationResolver     struct{ *Resolver }
-	exportResolver               struct{ *Resolver }
-	importResolver               struct{ *Resolver }
-	importPreviewResolver        struct{ *Resolver }
-	importRowResolver            struct{ *Resolver }
-	mutationResolver             struct{ *Resolver }
-	operatorResolver             struct{ *Resolver }
-	outboxConnectionResolver     struct{ *Resolver }
-	queryResolver                struct{ *Resolver }
-	recordChangeResolver         struct{ *Resolver }
-	revocationResolver           struct{ *Resolver }
-	subscriptionResolver         struct{ *Resolver }
-	walletCardResolver           struct{ *Resolver }
-	walletInvitationResolver     struct{ *Resolver }
+	accessEventResolver           struct{ *Resolver }
+	accessEventConnectionResolver struct{ *Resolver }
+	accessListEntryResolver       struct{ *Resolver }
+	accessListPageResolver        struct{ *Resolver }
+	auditEventResolver            struct{ *Resolver }
+	cardRecordResolver            struct{ *Resolver }
+	cardRecordConnectionResolver  struct{ *Resolver }
+	codeVerificationResolver      struct{ *Resolver }
+	exportResolver                struct{ *Resolver }
+	gatewayResolver               struct{ *Resolver }
+	importResolver                struct{ *Resolver }
+	importPreviewResolver         struct{ *Resolver }
+	importRowResolver             struct{ *Resolver }
+	issuingKeyResolver            struct{ *Resolver }
+	mutationResolver              struct{ *Resolver }
+	operatorResolver              struct{ *Resolver }
+	outboxConnectionResolver      struct{ *Resolver }
+	queryResolver                 struct{ *Resolver }
+	recordChangeResolver          struct{ *Resolver }
+	revocationResolver            struct{ *Resolver }
+	subscriptionResolver          struct{ *Resolver }
+	walletCardResolver            struct{ *Resolver }
+	walletInvitationResolver      struct{ *Resolver }
 )

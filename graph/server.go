@@ -40,6 +40,28 @@ type Options struct {
 	// WebSocket subscriptions; same-origin pages always may.
 	AllowedOrigins []string
 	Logger         *slog.Logger
+	// GatewayAuth authenticates gateway tokens (those starting with
+	// GatewayTokenPrefix); nil accepts none.
+	GatewayAuth func(ctx context.Context, token string) (*caller.Principal, error)
+}
+
+// GatewayTokenPrefix marks gateway tokens (see internal/gateways).
+const GatewayTokenPrefix = "lgw_"
+
+// tokenVerifier turns a bearer token into the caller: an operator's
+// access token, or a gateway's token.
+type tokenVerifier func(ctx context.Context, token string) (*caller.Principal, error)
+
+func verifierFor(signer *auth.Signer, gatewayAuth func(context.Context, string) (*caller.Principal, error)) tokenVerifier {
+	return func(ctx context.Context, token string) (*caller.Principal, error) {
+		if strings.HasPrefix(token, GatewayTokenPrefix) {
+			if gatewayAuth == nil {
+				return nil, apperr.New(apperr.Unauthenticated, "gateway tokens are not accepted here")
+			}
+			return gatewayAuth(ctx, token)
+		}
+		return signer.Verify(token)
+	}
 }
 
 // NewHandler returns the /graphql handler: GraphQL over HTTP (GET and POST,
@@ -62,7 +84,7 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(cfg))
 	srv.AddTransport(transport.Websocket{
 		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}},
-		InitFunc:       websocketInit(signer),
+		InitFunc:       websocketInit(verifierFor(signer, opts.GatewayAuth)),
 		InitTimeout:    10 * time.Second,
 		// graphql-transport-ws ping/pong: a client that stops answering is
 		// dropped after two intervals.
@@ -88,7 +110,7 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withLoaders(ctx, r))
 	})
-	return authenticate(signer, limitBody(opts, srv))
+	return authenticate(verifierFor(signer, opts.GatewayAuth), limitBody(opts, srv))
 }
 
 // limitBody caps request bodies (gqlgen reads them without a limit) and
@@ -128,7 +150,7 @@ func limitBody(opts Options, next http.Handler) http.Handler {
 // authenticate puts the caller named by a Bearer token into the request
 // context; a request without a token stays anonymous, one with a bad token
 // is refused.
-func authenticate(signer *auth.Signer, next http.Handler) http.Handler {
+func authenticate(verify tokenVerifier, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		if h == "" {
@@ -140,9 +162,13 @@ func authenticate(signer *auth.Signer, next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, apperr.New(apperr.Unauthenticated, "Authorization must be \"Bearer <access token>\""))
 			return
 		}
-		p, err := signer.Verify(strings.TrimSpace(token))
+		p, err := verify(r.Context(), strings.TrimSpace(token))
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, err)
+			status := http.StatusUnauthorized
+			if apperr.CodeOf(err) == apperr.Internal {
+				status = http.StatusServiceUnavailable
+			}
+			writeError(w, status, err)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(caller.WithPrincipal(r.Context(), p)))
@@ -152,14 +178,14 @@ func authenticate(signer *auth.Signer, next http.Handler) http.Handler {
 // Authenticator returns the Bearer-token middleware for other endpoints
 // (such as photo downloads) that need the same caller.
 func Authenticator(signer *auth.Signer) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler { return authenticate(signer, next) }
+	return func(next http.Handler) http.Handler { return authenticate(verifierFor(signer, nil), next) }
 }
 
 // closeForbidden is the graphql-transport-ws close code for a refused
 // connection_init.
 const closeForbidden = 4403
 
-func websocketInit(signer *auth.Signer) transport.WebsocketInitFunc {
+func websocketInit(verify tokenVerifier) transport.WebsocketInitFunc {
 	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
 		token := payload.Authorization()
 		if token == "" {
@@ -169,7 +195,7 @@ func websocketInit(signer *auth.Signer) transport.WebsocketInitFunc {
 		if token == "" {
 			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry an Authorization access token")
 		}
-		p, err := signer.Verify(token)
+		p, err := verify(ctx, token)
 		if err != nil {
 			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
 		}

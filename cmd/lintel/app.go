@@ -27,6 +27,7 @@ import (
 	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/httpx"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/invitations"
@@ -102,7 +103,9 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	mail := outbox.New(db, seal, mailCfg, log)
 	invCfg := invitations.DefaultConfig()
 	invCfg.InvitationTTL, invCfg.CredentialTTL, invCfg.BaseURL, invCfg.CodeWindow = cfg.InvitationTTL, cfg.CredentialTTL, cfg.BaseURL(), cfg.CodeWindow
-	invitationSvc := invitations.NewService(db, credentials.NewKeys(db.Bun, seal), mail, invCfg, log)
+	issuingKeys := credentials.NewKeys(db.Bun, seal)
+	invitationSvc := invitations.NewService(db, issuingKeys, mail, invCfg, log)
+	gatewaySvc := gateways.NewService(db)
 	importSvc.SetInvitations(invitationSvc)
 	river, err := jobs.NewClient(db, log, jobs.Config{RescueStuckJobsAfter: cfg.RescueStuckJobsAfter, ImportRetention: cfg.ImportRetention}, func(w *rivers.Workers) error {
 		return rivers.AddWorkerSafely(w, imports.NewWorker(importSvc))
@@ -161,10 +164,12 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	metrics := httpx.NewMetrics(reg)
 
 	resolver := &graph.Resolver{Auth: authSvc, TemplateService: templateSvc, RecordService: recordSvc, Events: broker, ImportService: importSvc,
-		ExportService: exportSvc, AuditService: auditlog.NewService(db), Invitations: invitationSvc, OutboxService: mail}
+		ExportService: exportSvc, AuditService: auditlog.NewService(db), Invitations: invitationSvc, OutboxService: mail,
+		GatewayService: gatewaySvc, IssuingKeys: issuingKeys}
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
+		GatewayAuth: gatewaySvc.Authenticate,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpx.Wrap(log, metrics, "graphql", gql))

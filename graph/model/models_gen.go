@@ -13,10 +13,55 @@ import (
 	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/cardid"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/templates"
 )
+
+// Narrows an access-event listing.
+type AccessEventFilter struct {
+	// Only this gateway's events.
+	GatewayID graphql.Omittable[*string] `json:"gatewayId,omitempty"`
+	// Only this reader's events.
+	ReaderID graphql.Omittable[*string] `json:"readerId,omitempty"`
+	// Only this decision.
+	Decision graphql.Omittable[*Decision] `json:"decision,omitempty"`
+	// From this instant on.
+	From graphql.Omittable[*time.Time] `json:"from,omitempty"`
+	// Before this instant.
+	To graphql.Omittable[*time.Time] `json:"to,omitempty"`
+}
+
+// An access event as a gateway reports it.
+type AccessEventInput struct {
+	// The gateway's own UUID for the event: sending it again stores nothing twice.
+	ID string `json:"id"`
+	// The reader's ID.
+	ReaderID string `json:"readerId"`
+	// The door.
+	Door graphql.Omittable[*string] `json:"door,omitempty"`
+	// When it happened (the gateway's clock).
+	At time.Time `json:"at"`
+	// What happened.
+	Kind AccessEventKind `json:"kind"`
+	// The canonical card ID presented, if any.
+	CardID graphql.Omittable[*string] `json:"cardId,omitempty"`
+	// The record the gateway matched, if any.
+	RecordID graphql.Omittable[*string] `json:"recordId,omitempty"`
+	// The decision (absent for alerts).
+	Decision graphql.Omittable[*Decision] `json:"decision,omitempty"`
+	// Why: UNKNOWN_CARD, SUSPENDED, ARCHIVED, NOT_YET_VALID, EXPIRED, REVOKED, BAD_SIGNATURE, STALE_CODE, REPLAYED, RATE_LIMITED (or an alert's kind).
+	Reason graphql.Omittable[*string] `json:"reason,omitempty"`
+	// Free text.
+	Detail graphql.Omittable[*string] `json:"detail,omitempty"`
+}
+
+// Tells a gateway to pull the access list (and revocations) now.
+type AccessListVersion struct {
+	// What changed: CHANGED (records) or REVOKED (credentials).
+	Kind string `json:"kind"`
+}
 
 // A page of audit events, newest first.
 type AuditEventConnection struct {
@@ -104,6 +149,14 @@ type FieldValueInput struct {
 	Key string `json:"key"`
 	// The value; in a patch, null or empty clears it.
 	Value graphql.Omittable[*string] `json:"value,omitempty"`
+}
+
+// A gateway and its token: shown once, at creation or rotation.
+type GatewayWithToken struct {
+	// The gateway.
+	Gateway *gateways.Gateway `json:"gateway"`
+	// The gateway's bearer token (role GATEWAY for its organisation); only its hash is stored.
+	Token string `json:"token"`
 }
 
 // The archive and delete counts of a destructive SYNC, as the caller saw them in the preview.
@@ -210,6 +263,20 @@ type PhaseTiming struct {
 }
 
 type Query struct {
+}
+
+// A reader's state, as a gateway reports it.
+type ReaderStatusInput struct {
+	// The reader's ID.
+	ReaderID string `json:"readerId"`
+	// The door it controls.
+	Door graphql.Omittable[*string] `json:"door,omitempty"`
+	// Its protocol.
+	Protocol graphql.Omittable[*string] `json:"protocol,omitempty"`
+	// Whether it answers.
+	Online bool `json:"online"`
+	// When it last answered.
+	LastSeenAt graphql.Omittable[*time.Time] `json:"lastSeenAt,omitempty"`
 }
 
 // Narrows a record listing; absent criteria do not filter.
@@ -325,6 +392,128 @@ type TemplateInput struct {
 	UniqueIdentifierKind graphql.Omittable[*templates.IdentifierKind] `json:"uniqueIdentifierKind,omitempty"`
 	// Default validity of new records, in days.
 	DefaultValidityDays graphql.Omittable[*int] `json:"defaultValidityDays,omitempty"`
+}
+
+// What an access event is about.
+type AccessEventKind string
+
+const (
+	// A card was presented.
+	AccessEventKindCard AccessEventKind = "CARD"
+	// A wallet's rotating code was scanned.
+	AccessEventKindCode AccessEventKind = "CODE"
+	// Digits were typed on a keypad.
+	AccessEventKindKeypad AccessEventKind = "KEYPAD"
+	// Something to look at (a reader locked out by repeated denials, a reader offline).
+	AccessEventKindAlert AccessEventKind = "ALERT"
+)
+
+var AllAccessEventKind = []AccessEventKind{
+	AccessEventKindCard,
+	AccessEventKindCode,
+	AccessEventKindKeypad,
+	AccessEventKindAlert,
+}
+
+func (e AccessEventKind) IsValid() bool {
+	switch e {
+	case AccessEventKindCard, AccessEventKindCode, AccessEventKindKeypad, AccessEventKindAlert:
+		return true
+	}
+	return false
+}
+
+func (e AccessEventKind) String() string {
+	return string(e)
+}
+
+func (e *AccessEventKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = AccessEventKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid AccessEventKind", str)
+	}
+	return nil
+}
+
+func (e AccessEventKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *AccessEventKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e AccessEventKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+// A door's decision.
+type Decision string
+
+const (
+	// The door opened.
+	DecisionGranted Decision = "GRANTED"
+	// The door stayed shut.
+	DecisionDenied Decision = "DENIED"
+)
+
+var AllDecision = []Decision{
+	DecisionGranted,
+	DecisionDenied,
+}
+
+func (e Decision) IsValid() bool {
+	switch e {
+	case DecisionGranted, DecisionDenied:
+		return true
+	}
+	return false
+}
+
+func (e Decision) String() string {
+	return string(e)
+}
+
+func (e *Decision) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = Decision(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid Decision", str)
+	}
+	return nil
+}
+
+func (e Decision) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *Decision) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e Decision) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // Sort direction.

@@ -101,6 +101,12 @@ func Records(ctx context.Context, x Execer, org uuid.UUID, recordsSQL string, re
 			AND $2::text <> '' AND record_id IN (`+recordsSQL+`) FOR UPDATE SKIP LOCKED)`, all...); err != nil {
 		return 0, fmt.Errorf("revocation: cancel invitation e-mail: %w", err)
 	}
+	if n > 0 {
+		// Gateways following the access list pull the revocation at once.
+		if _, err := x.Exec(ctx, `SELECT pg_notify('lintel_events', json_build_object('org', $1::uuid, 'topic', 'access:' || $1::text, 'kind', 'REVOKED')::text)`, org); err != nil {
+			return 0, fmt.Errorf("revocation: notify gateways: %w", err)
+		}
+	}
 	stateArgs := append([]any{org, newState}, args...)
 	if _, err := x.Exec(ctx, `UPDATE card_records SET credential_state = $2
 		WHERE org_id = $1 AND credential_state IN ('INVITED', 'ACTIVE', 'RESET') AND id IN (`+recordsSQL+`)`, stateArgs...); err != nil {

@@ -365,6 +365,7 @@ func (b *Bus) emit(ev Event) {
 	}
 }
 
+// readDeadliner is a port that can bound a read's wait itself.
 type readDeadliner interface {
 	SetReadDeadline(time.Time) error
 }
@@ -377,8 +378,8 @@ type readDeadliner interface {
 // or take read deadlines, as *os.File and net.Conn do. Run does not close
 // the port.
 //
-// Each start sends osdp_ID and osdp_CAP to every PD with sequence number 0,
-// which tells a PD to start counting again, then polls.
+// Each run starts by sending every PD osdp_ID with sequence number 0, which
+// tells a PD to start counting again, then osdp_CAP, then polls.
 func (b *Bus) Run(ctx context.Context, port io.ReadWriter) error {
 	if !b.running.CompareAndSwap(false, true) {
 		return errors.New("osdp: Run is already running on this bus")

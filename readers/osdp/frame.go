@@ -104,6 +104,7 @@ const (
 	DropUnsupported                   // an intact frame this package cannot handle (secure channel)
 )
 
+// String names the reason as the Stats field does, for logs.
 func (r DropReason) String() string {
 	switch r {
 	case DropGarbage:
@@ -126,6 +127,8 @@ type FrameError struct {
 	Detail string // e.g. "CRC 0x1234 does not match 0x5678 computed"
 }
 
+// Error says what was dropped and why, e.g. "osdp: bad CRC: CRC 0x1234
+// does not match 0x5678 computed".
 func (e *FrameError) Error() string {
 	return "osdp: " + e.Reason.String() + ": " + e.Detail
 }
