@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/imports"
 )
 
 const importFields = `id fileName rowCount encoding delimiter header outcome phase error errorCode
@@ -316,4 +317,63 @@ func TestOneImportPerTemplateRunsAtATimeAndCanBeCancelled(t *testing.T) {
 	require.Equal(t, "SUCCEEDED", admin.waitImport(second).str("import.outcome"))
 	n := admin.do(`query($t: ID!) { records(templateId: $t) { totalCount } }`, vars{"t": tid}).requireOK(t).num("records.totalCount")
 	require.Equal(t, 60000, n)
+}
+
+// usedPreviewPlan says whether an import's run reused its preview's plan
+// (its timings say so).
+func usedPreviewPlan(t *testing.T, c *gqlClient, id string) bool {
+	t.Helper()
+	res := c.do(`query($id: ID!) { import(id: $id) { timings { phase } } }`, vars{"id": id}).requireOK(t)
+	for _, tm := range res.get("import.timings").([]any) {
+		if tm.(map[string]any)["phase"] == "step: "+imports.StepRestorePlan {
+			return true
+		}
+	}
+	return false
+}
+
+func TestTheRunReusesThePreviewOnlyWhenNothingChangedSince(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	admin := s.operator(s.org("Acme"), "admin@acme.test", caller.RoleAdmin)
+	tid := admin.createTemplate(importTemplate)
+	admin.addRecord(tid, "1", "a@acme.test", "One")
+	other := admin.addRecord(tid, "2", "b@acme.test", "Two")
+	file := "Card ID,Email,First name\n1,a@acme.test,Changed\n3,c@acme.test,New\n"
+	run := func(edit func()) (string, map[string]map[string]any) {
+		id := admin.createImport(tid, "f.csv", file, nil).requireOK(t).str("createImport.id")
+		admin.preview(id).requireOK(t)
+		edit()
+		admin.do(`mutation($id: ID!) { startImport(id: $id) { id } }`, vars{"id": id}).requireOK(t)
+		done := admin.waitImport(id)
+		require.Equal(t, "SUCCEEDED", done.str("import.outcome"), done.Raw)
+		return id, admin.recordsByCard(tid)
+	}
+	// Nothing changed: the preview's plan is applied as it was.
+	id, recs := run(func() {})
+	require.True(t, usedPreviewPlan(t, admin, id))
+	require.Equal(t, "Changed", recs["1"]["fields"].(map[string]any)["first_name"])
+	require.Equal(t, "New", recs["3"]["fields"].(map[string]any)["first_name"])
+
+	// Any record of the template edited since the preview (even one the
+	// file does not name): the plan is computed again.
+	file = "Card ID,Email,First name\n1,a@acme.test,Again\n"
+	id, recs = run(func() {
+		v := admin.do(recQuery, vars{"id": other}).requireOK(t).num("record.version")
+		admin.do(recUpdateMutation, vars{"id": other, "v": v, "in": vars{"fields": []vars{{"key": "first_name", "value": "Edited"}}}}).requireOK(t)
+	})
+	require.False(t, usedPreviewPlan(t, admin, id))
+	require.Equal(t, "Again", recs["1"]["fields"].(map[string]any)["first_name"])
+	require.Equal(t, "Edited", recs["2"]["fields"].(map[string]any)["first_name"])
+
+	// A record deleted since the preview: computed again too.
+	file = "Card ID,Email,First name\n1,a@acme.test,Once more\n"
+	id, _ = run(func() {
+		admin.do(recStatusMutation("archiveRecord"), vars{"id": other}).requireOK(t)
+		admin.do(recDeleteMutation, vars{"id": other}).requireOK(t)
+	})
+	require.False(t, usedPreviewPlan(t, admin, id))
+	var plans int
+	require.NoError(t, s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_class WHERE relname LIKE 'import\_saved\_plan\_%'`).Scan(&plans))
+	require.Zero(t, plans, "applied imports leave no saved plan behind")
 }

@@ -238,6 +238,10 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			CASE WHEN r.id IS NULL THEN s.fields ELSE %s END AS new_fields,
 			%s AS new_barcode_value, %s AS new_recipient_email, %s AS new_valid_from, %s AS new_expires_at,
 			CASE WHEN r.id IS NULL THEN 'ACTIVE' ELSE %s END AS new_status,
+			-- A new record's expiry counted from now (a reused plan counts
+			-- it again from the apply's now).
+			(r.id IS NULL AND s.expires_at IS NULL AND $6::timestamptz IS NULL AND s.valid_from IS NULL AND $5::timestamptz IS NULL
+				AND $7::int IS NOT NULL) AS expires_from_now,
 			%s
 		FROM import_stage s
 		LEFT JOIN card_records r ON r.template_id = $1 AND %s
@@ -322,6 +326,13 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 		return err
 	}
 
+	return p.findMissing(ctx, tx)
+}
+
+// findMissing fills import_missing: the records a SYNC archives or
+// deletes because the file does not name them.
+func (p *planner) findMissing(ctx context.Context, tx pgx.Tx) error {
+	opts := p.imp.Options
 	missing := "NULL::text"
 	if opts.Mode == Sync {
 		switch opts.MissingAction {
@@ -331,7 +342,7 @@ func (p *planner) buildPlan(ctx context.Context, tx pgx.Tx, checkPreview bool) e
 			missing = "CASE WHEN r.status = 'ARCHIVED' THEN 'DELETE' ELSE 'ARCHIVE' END"
 		}
 	}
-	q = fmt.Sprintf(`CREATE TEMP TABLE import_missing ON COMMIT DROP AS
+	q := fmt.Sprintf(`CREATE TEMP TABLE import_missing ON COMMIT DROP AS
 		SELECT * FROM (
 			SELECT r.id, r.card_id, r.unique_identifier, r.status, r.version, %s AS outcome
 			FROM card_records r

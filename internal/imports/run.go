@@ -98,6 +98,11 @@ func (s *Service) Preview(ctx context.Context, id uuid.UUID) (*PreviewResult, er
 	}
 	var counts Counts
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+		// Taken before the plan reads any record (see savePlan).
+		var snapshot string
+		if err := tx.QueryRow(ctx, `SELECT pg_current_snapshot()::text`).Scan(&snapshot); err != nil {
+			return fmt.Errorf("imports: take a snapshot: %w", err)
+		}
 		if _, err := stage(ctx, tx, openFile(ctx, s.db.Pool, id), imp, t, nil); err != nil {
 			return err
 		}
@@ -112,6 +117,9 @@ func (s *Service) Preview(ctx context.Context, id uuid.UUID) (*PreviewResult, er
 			return err
 		}
 		if err := pl.saveRows(ctx, tx, "PREVIEW"); err != nil {
+			return err
+		}
+		if err := savePlan(ctx, tx, imp, t, snapshot); err != nil {
 			return err
 		}
 		c, _ := json.Marshal(counts)
@@ -348,24 +356,6 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 	var refused *apperr.Error
 	err = pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		start := phase(PhaseParsing)
-		cancelled := false
-		rows, err := stage(ctx, tx, openFile(ctx, s.db.Pool, imp.ID), imp, t, func(n int) {
-			imp.Processed = n
-			s.publish(ctx, imp)
-			if s.cancelRequested(ctx, imp.ID) {
-				cancelled = true
-			}
-		})
-		if err != nil {
-			return err
-		}
-		if cancelled || s.cancelRequested(ctx, imp.ID) {
-			return errCancelled
-		}
-		imp.Processed = rows
-		timings["parsing"] = time.Since(start).Seconds()
-
-		start = phase(PhaseValidating)
 		// From the plan to the commit no one else writes this template's
 		// records: edits are refused (records take the template row FOR
 		// SHARE NOWAIT), so the plan cannot go stale under us.
@@ -373,7 +363,48 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 			return fmt.Errorf("imports: lock template: %w", err)
 		}
 		pl := newPlanner(imp, t)
-		if err := pl.buildPlan(ctx, tx, imp.PreviewedAt != nil); err != nil {
+		restoreStart := time.Now()
+		reused, err := restorePlan(ctx, tx, imp, t)
+		if err != nil {
+			return err
+		}
+		if reused {
+			pl.steps[StepRestorePlan] = time.Since(restoreStart).Seconds()
+		}
+		if reused {
+			imp.Processed = imp.RowCount
+			timings["parsing"] = 0
+			start = phase(PhaseValidating)
+			if err := pl.exec(ctx, tx, "tune transaction", `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`); err != nil {
+				return err
+			}
+			if err := pl.findMissing(ctx, tx); err != nil {
+				return err
+			}
+		} else {
+			cancelled := false
+			rows, err := stage(ctx, tx, openFile(ctx, s.db.Pool, imp.ID), imp, t, func(n int) {
+				imp.Processed = n
+				s.publish(ctx, imp)
+				if s.cancelRequested(ctx, imp.ID) {
+					cancelled = true
+				}
+			})
+			if err != nil {
+				return err
+			}
+			if cancelled || s.cancelRequested(ctx, imp.ID) {
+				return errCancelled
+			}
+			imp.Processed = rows
+			timings["parsing"] = time.Since(start).Seconds()
+
+			start = phase(PhaseValidating)
+			if err := pl.buildPlan(ctx, tx, imp.PreviewedAt != nil); err != nil {
+				return err
+			}
+		}
+		if err := dropSavedPlan(ctx, tx, imp.ID); err != nil {
 			return err
 		}
 		if counts, err = countPlan(ctx, tx); err != nil {

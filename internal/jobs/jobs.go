@@ -13,6 +13,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 
+	"github.com/lintel/lintel/internal/imports"
 	"github.com/lintel/lintel/internal/store"
 )
 
@@ -90,6 +91,9 @@ func (w *pruneSessionsWorker) Work(ctx context.Context, _ *river.Job[PruneSessio
 	_, err := w.db.Pool.Exec(ctx, `DELETE FROM refresh_tokens WHERE expires_at < now() OR revoked_at < now() - interval '1 day'`)
 	if err != nil {
 		return fmt.Errorf("jobs: prune refresh tokens: %w", err)
+	}
+	if _, err := imports.PruneSavedPlans(ctx, w.db.Pool); err != nil {
+		return err
 	}
 	if w.importRetention > 0 {
 		if _, err := w.db.Pool.Exec(ctx, `WITH gone AS (DELETE FROM imports WHERE outcome <> 'RUNNING' AND COALESCE(finished_at, created_at) < now() - $1::interval RETURNING id)
