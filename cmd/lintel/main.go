@@ -36,6 +36,8 @@ commands:
   outbox [--status S] [--limit N] [--links]
                                       list e-mail of every organisation, newest first; --links
                                       also prints held/pending invitation links (needs the master key)
+  gateway [--config gateway.yaml]     drive a site's door readers and decide locally from the
+                                      synced access list (own flags: "lintel gateway -h")
 
 Every command takes the configuration flags of "lintel serve -h" (or their
 environment variables), notably --data-dir and --database-url.
@@ -86,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		return exportCmd(ctx, args[1:], stdout, stderr, getenv)
 	case "outbox":
 		return outboxCmd(ctx, args[1:], stdout, getenv)
+	case "gateway":
+		return gatewayCmd(ctx, args[1:], stderr, getenv)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

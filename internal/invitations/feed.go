@@ -15,10 +15,15 @@ import (
 	"github.com/lintel/lintel/internal/audit"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/credentials"
+	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/revocation"
 	"github.com/lintel/lintel/internal/store"
 )
+
+// accessTopic is the event topic gateways follow (the access list, the
+// revocations and the issuing keys); see gateways.TopicAccessList.
+func accessTopic(org uuid.UUID) string { return "access:" + org.String() }
 
 // Revocation is one entry of the revocation feed.
 type Revocation struct {
@@ -90,6 +95,9 @@ func (s *Service) RotateKey(ctx context.Context) (string, error) {
 	err = s.db.Bun.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		kid, err = s.keys.Rotate(ctx, tx, p.OrgID, s.cfg.CredentialTTL)
 		if err != nil {
+			return err
+		}
+		if err := events.Notify(ctx, tx, events.Event{Org: p.OrgID, Topic: accessTopic(p.OrgID), Kind: "KEYS"}); err != nil {
 			return err
 		}
 		return audit.Write(ctx, tx, audit.Event{OrgID: p.OrgID, Action: "issuing_key.rotate", TargetKind: "issuing_key", TargetID: kid})

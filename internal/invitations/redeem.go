@@ -340,6 +340,11 @@ func (s *Service) issue(ctx context.Context, tx bun.Tx, o *opened, device creden
 	if err := events.Notify(ctx, tx, events.Event{Org: o.OrgID, Topic: records.TopicFor(o.TemplateID), Kind: records.ChangeUpdated, ID: o.RecordID.String()}); err != nil {
 		return nil, err
 	}
+	// Gateways pull at once, so a key just created for this credential is
+	// at the door before the phone is.
+	if err := events.Notify(ctx, tx, events.Event{Org: o.OrgID, Topic: accessTopic(o.OrgID), Kind: "KEYS"}); err != nil {
+		return nil, err
+	}
 	card, err := s.card(ctx, tx, o)
 	if err != nil {
 		return nil, err
