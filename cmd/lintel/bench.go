@@ -38,6 +38,7 @@ import (
 
 const benchUsage = `usage: lintel bench import [--rows N] [--database-url URL] [--data-dir DIR] [--json]
        lintel bench credentials [--n N] [--symbology QR]   (no database; see lintel bench credentials -h)
+       lintel bench gateway [--cards N] [--sync N] [--swipes N]   (door gateway; see lintel bench gateway -h)
 
 Times a SYNC + ARCHIVE import of N rows through the GraphQL API of an
 in-process server, and two baselines on the same database: (a) a COPY of the
@@ -108,6 +109,9 @@ type benchReport struct {
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, args[1:], stdout, getenv)
+	}
+	if len(args) > 0 && args[0] == "gateway" {
+		return benchGateway(ctx, args[1:], stdout, stderr, getenv)
 	}
 	if len(args) > 0 && args[0] == "credentials" {
 		return benchCredentials(ctx, args[1:], stdout, stderr)

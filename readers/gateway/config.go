@@ -322,6 +322,9 @@ func (c *Config) Check() error {
 		c.RateLimit.Denials = DefaultDenials
 	case c.RateLimit.Denials < 0:
 		bad("rate_limit.denials", "%d is negative", c.RateLimit.Denials)
+	case c.RateLimit.Denials > 100000:
+		// The limiter keeps each denial's time within the window.
+		bad("rate_limit.denials", "%d is more than 100000", c.RateLimit.Denials)
 	}
 	for field, d := range map[string]time.Duration{"osdp.poll_interval": c.OSDP.PollInterval, "osdp.reply_timeout": c.OSDP.ReplyTimeout,
 		"osdp.offline_after": c.OSDP.OfflineAfter, "osdp.offline_retry": c.OSDP.OfflineRetry} {
