@@ -209,15 +209,17 @@ func (s *Service) Start(ctx context.Context, id uuid.UUID, confirm *Confirm) (*I
 		Details: map[string]any{"options": imp.Options, "confirm": confirm}}); err != nil {
 		return nil, err
 	}
+	// QUEUED is announced by this transaction, so it reaches subscribers
+	// before anything the job (which can start at the commit) announces.
+	queued, running := PhaseQueued, Running
+	data, _ := json.Marshal(Progress{ImportID: id, Phase: &queued, Outcome: &running, Total: imp.RowCount})
+	if err := events.Notify(ctx, tx, events.Event{Org: imp.OrgID, Topic: TopicFor(id), Kind: "PROGRESS", ID: id.String(), Data: data}); err != nil {
+		return nil, err
+	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("imports: commit start: %w", err)
 	}
-	imp, err = s.get(ctx, s.db.Pool, p.OrgID, id)
-	if err != nil {
-		return nil, err
-	}
-	s.announce(ctx, imp)
-	return imp, nil
+	return s.get(ctx, s.db.Pool, p.OrgID, id)
 }
 
 // Cancel stops an import (OPERATOR): a queued or running one rolls back at
