@@ -972,3 +972,77 @@ func TestProcessObservabilityEndpoints(t *testing.T) {
 	}
 	require.Empty(t, missing, "every response carries an X-Request-ID")
 }
+
+// ---------------------------------------------------------------------------
+// Scale-out: three replicas on one database.
+
+func TestProcessThreeReplicasShareImportProgressAndRecordChanges(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": testdb.URL(t)}
+	reps := []*procServer{procStart(t, "replica A", env), procStart(t, "replica B", env), procStart(t, "replica C", env)}
+	for _, p := range reps {
+		p.waitServing()
+		procWaitReady(t, p)
+	}
+	const pw = "process test password 3"
+	procMustRun(t, env, "operator", "create", "--email", "admin@acme.test", "--role", "ADMIN", "--org", "Acme", "--password", pw)
+	onA := reps[0].login("admin@acme.test", pw)
+	onB := reps[1].login("admin@acme.test", pw)
+	tid := onA.createTemplate(importTemplate)
+	id := onA.createImport(tid, "p.csv", bigImportFile(5000, "R"), nil).requireOK(t).str("createImport.id")
+
+	// A progress subscriber on every replica, and a record subscriber on C.
+	subscribe := func(p *procServer, query string, variables map[string]any) *websocket.Conn {
+		conn := procWSInit(t, p.Base, "Bearer "+onA.Token)
+		ack, err := procWSRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "connection_ack", ack["type"])
+		procWSSend(t, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query, "variables": variables}})
+		return conn
+	}
+	var progress []*websocket.Conn
+	for _, p := range reps {
+		c := subscribe(p, `subscription($id: ID!) { importProgress(id: $id) { phase outcome processed } }`, map[string]any{"id": id})
+		first, err := procWSRead(t, c, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "next", first["type"], "%v", first)
+		progress = append(progress, c)
+	}
+	onC := subscribe(reps[2], `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId } }`, map[string]any{"t": tid})
+	require.Eventually(t, func() bool {
+		v, ok := procMetric(t, reps[2].Base, "lintel_subscribers")
+		return ok && v == 2
+	}, 5*time.Second, 20*time.Millisecond, "both subscriptions registered on C")
+
+	onA.do(`mutation($id: ID!) { startImport(id: $id) { id } }`, vars{"id": id}).requireOK(t)
+	for i, c := range progress {
+		var phases []string
+		for {
+			msg, err := procWSRead(t, c, 60*time.Second)
+			require.NoError(t, err, "replica %d", i)
+			p := msg["payload"].(map[string]any)["data"].(map[string]any)["importProgress"].(map[string]any)
+			ph, _ := p["phase"].(string)
+			if len(phases) == 0 || phases[len(phases)-1] != ph {
+				phases = append(phases, ph)
+			}
+			if ph == "DONE" {
+				require.Equal(t, "SUCCEEDED", p["outcome"])
+				require.Equal(t, 5000.0, p["processed"])
+				break
+			}
+		}
+		require.Equal(t, []string{"QUEUED", "PARSING", "VALIDATING", "APPLYING", "NOTIFYING", "DONE"}, phases, "replica %d", i)
+	}
+	// The import's commit reaches C's record subscriber as one bulk change.
+	msg, err := procWSRead(t, onC, 10*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "BULK_CHANGED", msg["payload"].(map[string]any)["data"].(map[string]any)["recordChanged"].(map[string]any)["kind"], "%v", msg)
+
+	// A record changed through B reaches the subscriber on C.
+	rid := onB.addRecord(tid, "900001", "zed@acme.test", "Zed")
+	msg, err = procWSRead(t, onC, 10*time.Second)
+	require.NoError(t, err)
+	change := msg["payload"].(map[string]any)["data"].(map[string]any)["recordChanged"].(map[string]any)
+	require.Equal(t, "CREATED", change["kind"])
+	require.Equal(t, rid, change["recordId"])
+}
