@@ -3,12 +3,17 @@ package graph
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
+	"github.com/jackc/pgx/v5/pgconn"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -257,9 +262,40 @@ func errorPresenter(log *slog.Logger) graphql.ErrorPresenterFunc {
 			gqlErr.Extensions = map[string]any{"code": string(apperr.Unavailable)}
 			return gqlErr
 		}
+		if databaseUnreachable(err) {
+			gqlErr.Message = "the database is unreachable; try again shortly"
+			gqlErr.Extensions = map[string]any{"code": string(apperr.Unavailable), "retryAfterSeconds": 2}
+			return gqlErr
+		}
 		log.ErrorContext(ctx, "internal error", "err", err, "path", gqlErr.Path.String(), "request_id", requestid.From(ctx))
 		gqlErr.Message = "internal error"
 		gqlErr.Extensions = map[string]any{"code": string(apperr.Internal), "requestId": requestid.From(ctx)}
 		return gqlErr
 	}
+}
+
+// databaseUnreachable reports whether err comes from not reaching
+// PostgreSQL at all (down, restarting, network), as opposed to a failing
+// statement: such requests fail fast as UNAVAILABLE, and the pool
+// reconnects by itself once the database is back.
+func databaseUnreachable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		// The server is shutting down or starting up.
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03":
+			return true
+		}
+		return false
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, sql.ErrConnDone) || pgconn.SafeToRetry(err)
 }

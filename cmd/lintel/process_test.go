@@ -29,6 +29,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/stretchr/testify/require"
 
+	"github.com/lintel/lintel/internal/pgembed"
 	"github.com/lintel/lintel/internal/testdb"
 )
 
@@ -1045,4 +1046,78 @@ func TestProcessThreeReplicasShareImportProgressAndRecordChanges(t *testing.T) {
 	change := msg["payload"].(map[string]any)["data"].(map[string]any)["recordChanged"].(map[string]any)
 	require.Equal(t, "CREATED", change["kind"])
 	require.Equal(t, rid, change["recordId"])
+}
+
+func TestProcessSurvivesADatabaseRestart(t *testing.T) {
+	t.Parallel()
+	// A PostgreSQL of this test's own, on a fixed port, so it can be
+	// stopped and started again under a running server. (Not t.TempDir: run
+	// as root, PostgreSQL runs as another user, who must reach the
+	// directory.)
+	dir, err := os.MkdirTemp("", "lintel-db-restart-")
+	require.NoError(t, err)
+	require.NoError(t, os.Chmod(dir, 0o755))
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	free := procFreeAddr(t)
+	port, err := strconv.Atoi(free[strings.LastIndex(free, ":")+1:])
+	require.NoError(t, err)
+	ctx := context.Background()
+	pg, err := pgembed.Start(ctx, pgembed.Options{DataDir: dir, Port: port, Logger: quietLogger()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Stop() })
+	env := map[string]string{"DATABASE_URL": pg.URL("") + "&connect_timeout=2"}
+	if !strings.Contains(pg.URL(""), "?") {
+		env["DATABASE_URL"] = pg.URL("") + "?connect_timeout=2"
+	}
+	srv := procServe(t, "server", env)
+	procWaitReady(t, srv)
+	const pw = "process test password 4"
+	procMustRun(t, env, "operator", "create", "--email", "admin@acme.test", "--role", "ADMIN", "--org", "Acme", "--password", pw)
+	c := srv.login("admin@acme.test", pw)
+	tid := c.createTemplate(staffTemplate)
+	conn := procWSInit(t, srv.Base, "Bearer "+c.Token)
+	ack, err := procWSRead(t, conn, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "connection_ack", ack["type"])
+	procWSSend(t, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
+		"query": `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId } }`, "variables": map[string]any{"t": tid}}})
+	require.Eventually(t, func() bool {
+		v, ok := procMetric(t, srv.Base, "lintel_subscribers")
+		return ok && v == 1
+	}, 5*time.Second, 20*time.Millisecond)
+
+	// The database goes away: requests fail fast and say why.
+	require.NoError(t, pg.Stop())
+	start := time.Now()
+	res := c.do(`{ templates { id } }`, nil)
+	e := res.requireCode(t, "UNAVAILABLE")
+	require.Less(t, time.Since(start), 5*time.Second, "the request hung: %s", e.Message)
+	resp, _ := procGet(t, srv.Base+"/readyz", nil)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+
+	// It comes back: the pool and the event listener recover without a
+	// server restart, and the open subscription hears new changes.
+	pg, err = pgembed.Start(ctx, pgembed.Options{DataDir: dir, Port: port, Logger: quietLogger()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = pg.Stop() })
+	procWaitReady(t, srv)
+	var rid string
+	require.Eventually(t, func() bool {
+		res := c.do(`mutation($t: ID!, $in: RecordInput!) { addRecord(templateId: $t, input: $in) { id } }`, vars{"t": tid, "in": vars{
+			"cardId": "4242", "uniqueIdentifier": "back@acme.test", "fields": []vars{{"key": "first_name", "value": "Back"}, {"key": "last_name", "value": "Again"}}}})
+		if len(res.Errors) > 0 {
+			return false
+		}
+		rid = res.str("addRecord.id")
+		return true
+	}, 20*time.Second, 200*time.Millisecond, "requests work again")
+	for {
+		msg, err := procWSRead(t, conn, 10*time.Second)
+		require.NoError(t, err, "the subscription did not resume")
+		change := msg["payload"].(map[string]any)["data"].(map[string]any)["recordChanged"].(map[string]any)
+		if change["recordId"] == rid {
+			require.Equal(t, "CREATED", change["kind"])
+			break
+		}
+	}
 }
