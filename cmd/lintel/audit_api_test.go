@@ -257,12 +257,16 @@ func TestEveryMutationWritesOneAuditEventInItsTransaction(t *testing.T) {
 			}, "FAILED_PRECONDITION",
 			func(t *testing.T) (string, string) {
 				admin.do(`mutation($id: ID!) { startImport(id: $id) { id } }`, vars{"id": queued}).requireOK(t)
+				// The job's own event comes within this step, not the next.
+				waitJobAudit(t, s, "import.apply", queued)
 				return queued, ""
 			}},
 		{"startExport", "export.start",
 			func(t *testing.T) *gqlResponse { return admin.startExport(tid, nil, []string{"photo"}, nil) }, "FORBIDDEN",
 			func(t *testing.T) (string, string) {
-				return admin.startExport(tid, nil, nil, nil).requireOK(t).str("startExport.id"), ""
+				id := admin.startExport(tid, nil, nil, nil).requireOK(t).str("startExport.id")
+				waitJobAudit(t, s, "export.complete", id)
+				return id, ""
 			}},
 		{"startAuditExport", "export.start",
 			func(t *testing.T) *gqlResponse {
@@ -536,4 +540,15 @@ func TestAuditEventsQuery(t *testing.T) {
 		require.Contains(t, admin.do(`query { exports(kind: AUDIT) { edges { node { id } } } }`, nil).requireOK(t).Raw, id)
 		require.Equal(t, fmt.Sprint(len(rows)), fmt.Sprint(done.num("export.rowCount")))
 	})
+}
+
+// waitJobAudit waits until a job has written its own audit event for
+// target, so that it cannot land in a later step's window.
+func waitJobAudit(t *testing.T, s *testServer, action, target string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, s.DB.Pool.QueryRow(t.Context(), `SELECT count(*) FROM audit_events WHERE action = $1 AND target_id = $2`, action, target).Scan(&n))
+		return n > 0
+	}, 30*time.Second, 20*time.Millisecond, "no %s event for %s", action, target)
 }
