@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"fmt"
+
 	"github.com/google/uuid"
 
 	"github.com/lintel/lintel/graph/model"
@@ -15,14 +17,14 @@ func accessEvents(in []model.AccessEventInput) ([]gateways.AccessEvent, error) {
 	for i, e := range in {
 		id, err := uuid.Parse(e.ID)
 		if err != nil {
-			fs.Add(fieldPath("events", i, "id"), "not a UUID")
+			fs.Add(fmt.Sprintf("events[%d].id", i), "not a UUID")
 		}
 		ev := gateways.AccessEvent{ID: id, ReaderID: e.ReaderID, Door: derefOr(e.Door.Value(), ""), At: e.At, Kind: string(e.Kind),
 			CardID: derefOr(e.CardID.Value(), ""), Reason: derefOr(e.Reason.Value(), ""), Detail: derefOr(e.Detail.Value(), "")}
 		if v := e.RecordID.Value(); v != nil {
 			rid, err := uuid.Parse(*v)
 			if err != nil {
-				fs.Add(fieldPath("events", i, "recordId"), "not a UUID")
+				fs.Add(fmt.Sprintf("events[%d].recordId", i), "not a UUID")
 			}
 			ev.RecordID = &rid
 		}
@@ -33,21 +35,6 @@ func accessEvents(in []model.AccessEventInput) ([]gateways.AccessEvent, error) {
 		out[i] = ev
 	}
 	return out, fs.Err()
-}
-
-func fieldPath(list string, i int, field string) string {
-	return list + "[" + itoa(i) + "]." + field
-}
-
-func itoa(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 func readerStates(in []model.ReaderStatusInput) []gateways.ReaderState {

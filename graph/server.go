@@ -29,6 +29,7 @@ import (
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/requestid"
 )
@@ -46,12 +47,9 @@ type Options struct {
 	AllowedOrigins []string
 	Logger         *slog.Logger
 	// GatewayAuth authenticates gateway tokens (those starting with
-	// GatewayTokenPrefix); nil accepts none.
+	// gateways.TokenPrefix); nil accepts none.
 	GatewayAuth func(ctx context.Context, token string) (*caller.Principal, error)
 }
-
-// GatewayTokenPrefix marks gateway tokens (see internal/gateways).
-const GatewayTokenPrefix = "lgw_"
 
 // tokenVerifier turns a bearer token into the caller: an operator's
 // access token, or a gateway's token.
@@ -59,7 +57,7 @@ type tokenVerifier func(ctx context.Context, token string) (*caller.Principal, e
 
 func verifierFor(signer *auth.Signer, gatewayAuth func(context.Context, string) (*caller.Principal, error)) tokenVerifier {
 	return func(ctx context.Context, token string) (*caller.Principal, error) {
-		if strings.HasPrefix(token, GatewayTokenPrefix) {
+		if strings.HasPrefix(token, gateways.TokenPrefix) {
 			if gatewayAuth == nil {
 				return nil, apperr.New(apperr.Unauthenticated, "gateway tokens are not accepted here")
 			}

@@ -190,31 +190,12 @@ func (b *bench) run(ctx context.Context, dbURL, dataDir string, getenv func(stri
 	}
 	b.logf("dataset: %d rows, %.1f MB, generated in %.2fs", b.n, float64(b.report.FileBytes)/1e6, b.report.GenerateSeconds)
 
-	b.report.Database = "DATABASE_URL"
-	if dbURL == "" {
-		b.report.Database = "embedded"
-		if dataDir == "" {
-			// The embedded PostgreSQL runs as an unprivileged user when we
-			// are root: it must reach the directory.
-			tmp, err := os.MkdirTemp("", "lintel-bench-pg-*")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			if err := os.Chmod(tmp, 0o755); err != nil {
-				return err
-			}
-			dataDir = filepath.Join(tmp, "data")
-		}
-	}
-	cfgArgs := []string{"--database-url", dbURL}
-	if dataDir != "" {
-		cfgArgs = append(cfgArgs, "--data-dir", dataDir)
-	}
-	cfg, _, err := config.Load("lintel bench import", cfgArgs, getenv)
+	cfg, where, cleanup, err := benchConfig("lintel bench import", dbURL, dataDir, getenv)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
+	defer cleanup()
+	b.report.Database = where
 	b.logf("opening the database (%s)", b.report.Database)
 	if b.db, err = openDatabase(ctx, cfg, quietLogger()); err != nil {
 		return err
@@ -910,4 +891,40 @@ func printBenchReport(w io.Writer, r *benchReport) {
 		fmt.Fprintln(w, "note:", n)
 	}
 	fmt.Fprintf(w, "note: the records are left in organisation %q\n", r.Organisation)
+}
+
+// benchConfig is the configuration a bench command opens its database
+// with: dbURL, or an embedded PostgreSQL in dataDir — by default a
+// throwaway directory, removed by the returned cleanup. where says which,
+// for the report.
+func benchConfig(name, dbURL, dataDir string, getenv func(string) string) (cfg *config.Config, where string, cleanup func(), err error) {
+	cleanup = func() {}
+	where = "DATABASE_URL"
+	if dbURL == "" {
+		where = "embedded"
+		if dataDir == "" {
+			// The embedded PostgreSQL runs as an unprivileged user when we
+			// are root: it must reach the directory.
+			tmp, err := os.MkdirTemp("", "lintel-bench-pg-*")
+			if err != nil {
+				return nil, "", cleanup, err
+			}
+			cleanup = func() { _ = os.RemoveAll(tmp) }
+			if err := os.Chmod(tmp, 0o755); err != nil {
+				cleanup()
+				return nil, "", func() {}, err
+			}
+			dataDir = filepath.Join(tmp, "data")
+		}
+	}
+	cfgArgs := []string{"--database-url", dbURL}
+	if dataDir != "" {
+		cfgArgs = append(cfgArgs, "--data-dir", dataDir)
+	}
+	cfg, _, err = config.Load(name, cfgArgs, getenv)
+	if err != nil {
+		cleanup()
+		return nil, "", func() {}, &exitError{code: 2, err: err}
+	}
+	return cfg, where, cleanup, nil
 }

@@ -10,8 +10,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"text/tabwriter"
@@ -21,7 +19,6 @@ import (
 
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
-	"github.com/lintel/lintel/internal/config"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/templates"
 )
@@ -114,32 +111,12 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", args...) }
 
-	where := "DATABASE_URL"
 	kept := *dbURL != "" || *dataDir != "" // the records outlive the bench
-	if *dbURL == "" {
-		where = "embedded"
-		if *dataDir == "" {
-			// The embedded PostgreSQL runs as an unprivileged user when we
-			// are root: it must reach the directory.
-			tmp, err := os.MkdirTemp("", "lintel-bench-export-*")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			if err := os.Chmod(tmp, 0o755); err != nil {
-				return err
-			}
-			*dataDir = filepath.Join(tmp, "data")
-		}
-	}
-	cfgArgs := []string{"--database-url", *dbURL}
-	if *dataDir != "" {
-		cfgArgs = append(cfgArgs, "--data-dir", *dataDir)
-	}
-	cfg, _, err := config.Load("lintel bench export", cfgArgs, getenv)
+	cfg, where, cleanup, err := benchConfig("lintel bench export", *dbURL, *dataDir, getenv)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
+	defer cleanup()
 	logf("opening the database (%s)", where)
 	db, err := openDatabase(ctx, cfg, quietLogger())
 	if err != nil {

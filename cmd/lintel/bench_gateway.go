@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -26,13 +25,10 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/creack/pty"
 	"github.com/google/uuid"
-	"golang.org/x/sys/unix"
 
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
-	"github.com/lintel/lintel/internal/config"
 	"github.com/lintel/lintel/internal/templates"
 	"github.com/lintel/lintel/readers/em4100"
 	"github.com/lintel/lintel/readers/gateway"
@@ -40,6 +36,7 @@ import (
 	"github.com/lintel/lintel/readers/gateway/eventqueue"
 	"github.com/lintel/lintel/readers/osdp"
 	"github.com/lintel/lintel/readers/osdp/osdptest"
+	"github.com/lintel/lintel/readers/serialport/ptypair"
 )
 
 const benchGatewayUsage = `usage: lintel bench gateway [--cards N] [--sync N] [--swipes N] [--revocations N]
@@ -156,31 +153,12 @@ func (b *gatewayBench) logf(format string, args ...any) {
 func (b *gatewayBench) run(ctx context.Context, dbURL, dataDir string, getenv func(string) string) error {
 	// The server's side first, so that the peak RSS of the sync is not
 	// that of the large list of the decision bench.
-	b.database = "DATABASE_URL"
-	if dbURL == "" {
-		b.database = "embedded"
-		if dataDir == "" {
-			// The embedded PostgreSQL runs as an unprivileged user when we
-			// are root: it must reach the directory.
-			tmp, err := os.MkdirTemp("", "lintel-bench-gateway-*")
-			if err != nil {
-				return err
-			}
-			defer os.RemoveAll(tmp)
-			if err := os.Chmod(tmp, 0o755); err != nil {
-				return err
-			}
-			dataDir = filepath.Join(tmp, "data")
-		}
-	}
-	cfgArgs := []string{"--database-url", dbURL}
-	if dataDir != "" {
-		cfgArgs = append(cfgArgs, "--data-dir", dataDir)
-	}
-	cfg, _, err := config.Load("lintel bench gateway", cfgArgs, getenv)
+	cfg, where, cleanup, err := benchConfig("lintel bench gateway", dbURL, dataDir, getenv)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return err
 	}
+	defer cleanup()
+	b.database = where
 	b.logf("opening the database (%s)", b.database)
 	if b.db, err = openDatabase(ctx, cfg, quietLogger()); err != nil {
 		return err
@@ -269,37 +247,11 @@ type benchPTY struct {
 }
 
 func openBenchPTY() (*benchPTY, error) {
-	master, slave, err := pty.Open()
+	master, path, err := ptypair.Open()
 	if err != nil {
-		return nil, fmt.Errorf("open a pseudo-terminal: %w", err)
-	}
-	if err := benchMakeRaw(int(slave.Fd())); err != nil {
-		master.Close()
-		slave.Close()
-		return nil, fmt.Errorf("raw mode on %s: %w", slave.Name(), err)
-	}
-	p := &benchPTY{master: master, path: slave.Name()}
-	if err := slave.Close(); err != nil {
-		master.Close()
 		return nil, err
 	}
-	return p, nil
-}
-
-// benchMakeRaw is cfmakeraw(3), as readers/serialport/ptytest does.
-func benchMakeRaw(fd int) error {
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN] = 1
-	tio.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
+	return &benchPTY{master: master, path: path}, nil
 }
 
 // benchPTYMaster is the OSDP reader's end for osdptest.Serve: while the

@@ -169,7 +169,7 @@ func (s *Service) openSession(ctx context.Context, tx bun.IDB, op *Operator, fam
 	if err != nil {
 		return nil, err
 	}
-	refresh, refreshHash := newOpaqueToken()
+	refresh, refreshHash := NewOpaqueToken()
 	refreshExp := time.Now().Add(s.cfg.RefreshTTL)
 	if _, err := tx.NewRaw(`INSERT INTO refresh_tokens (family_id, operator_id, org_id, token_hash, expires_at) VALUES (?, ?, ?, ?, ?)`,
 		family, op.ID, op.OrgID, refreshHash, refreshExp).Exec(ctx); err != nil {
@@ -195,7 +195,7 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 			UsedAt    *time.Time `bun:"used_at"`
 			RevokedAt *time.Time `bun:"revoked_at"`
 		}
-		err := tx.NewRaw(`SELECT id, family_id, operator_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ? FOR UPDATE`, hashToken(token)).Scan(ctx, &rt)
+		err := tx.NewRaw(`SELECT id, family_id, operator_id, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = ? FOR UPDATE`, HashToken(token)).Scan(ctx, &rt)
 		if isNoRows(err) {
 			return errBadRefresh
 		}
@@ -254,7 +254,7 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 		}
 		if err := tx.NewRaw(`UPDATE refresh_tokens SET revoked_at = now()
 			WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = ?) AND revoked_at IS NULL
-			RETURNING operator_id, family_id`, hashToken(token)).Scan(ctx, &revoked); err != nil && !isNoRows(err) {
+			RETURNING operator_id, family_id`, HashToken(token)).Scan(ctx, &revoked); err != nil && !isNoRows(err) {
 			return fmt.Errorf("auth: revoke refresh tokens: %w", err)
 		}
 		if len(revoked) == 0 {

@@ -123,17 +123,19 @@ func SigningKey(ctx context.Context, db bun.IDB, configured []byte) ([]byte, err
 	return key, nil
 }
 
-// newOpaqueToken returns a 256-bit random token and its SHA-256. Such a
-// token cannot be guessed, so a fast hash suffices to keep the stored form
-// useless to a reader of the database.
-func newOpaqueToken() (string, []byte) {
+// NewOpaqueToken returns a 256-bit random token (base64url) and its
+// SHA-256. Such a token cannot be guessed, so a fast hash suffices to keep
+// the stored form useless to a reader of the database. Refresh tokens,
+// invitation links and gateway tokens are all made this way.
+func NewOpaqueToken() (string, []byte) {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	tok := encodeToken(b)
-	return tok, hashToken(tok)
+	return tok, HashToken(tok)
 }
 
-func hashToken(tok string) []byte {
+// HashToken is the stored form of an opaque token.
+func HashToken(tok string) []byte {
 	h := sha256.Sum256([]byte(tok))
 	return h[:]
 }

@@ -5,10 +5,7 @@ package gateways
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -19,12 +16,13 @@ import (
 
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/audit"
+	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/store"
 )
 
 // TokenPrefix marks gateway tokens, so the API tells them from operators'
-// access tokens without trying both (graph.GatewayTokenPrefix is the same).
+// access tokens without trying both.
 const TokenPrefix = "lgw_"
 
 // Gateway is a registered gateway.
@@ -50,18 +48,12 @@ type Service struct {
 // NewService returns the service.
 func NewService(db *store.DB) *Service { return &Service{db: db} }
 
+// newToken returns a gateway token (an opaque token with the gateway
+// prefix) and its stored hash.
 func newToken() (string, []byte) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic("gateways: no randomness: " + err.Error())
-	}
-	tok := TokenPrefix + base64.RawURLEncoding.EncodeToString(b)
-	return tok, hashToken(tok)
-}
-
-func hashToken(tok string) []byte {
-	h := sha256.Sum256([]byte(tok))
-	return h[:]
+	raw, _ := auth.NewOpaqueToken()
+	tok := TokenPrefix + raw
+	return tok, auth.HashToken(tok)
 }
 
 func cleanName(path, s string, fs *apperr.Fields) string {
@@ -176,7 +168,7 @@ func (s *Service) List(ctx context.Context) ([]Gateway, error) {
 // effect on the next request.
 func (s *Service) Authenticate(ctx context.Context, token string) (*caller.Principal, error) {
 	var g Gateway
-	err := s.db.Bun.NewRaw(`SELECT `+gatewayColumns+` FROM gateways WHERE token_hash = ? AND revoked_at IS NULL`, hashToken(token)).Scan(ctx, &g)
+	err := s.db.Bun.NewRaw(`SELECT `+gatewayColumns+` FROM gateways WHERE token_hash = ? AND revoked_at IS NULL`, auth.HashToken(token)).Scan(ctx, &g)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.New(apperr.Unauthenticated, "unknown, rotated or revoked gateway token")
 	}

@@ -16,14 +16,11 @@ import (
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/revocation"
 	"github.com/lintel/lintel/internal/store"
 )
-
-// accessTopic is the event topic gateways follow (the access list, the
-// revocations and the issuing keys); see gateways.TopicAccessList.
-func accessTopic(org uuid.UUID) string { return "access:" + org.String() }
 
 // Revocation is one entry of the revocation feed.
 type Revocation struct {
@@ -97,7 +94,7 @@ func (s *Service) RotateKey(ctx context.Context) (string, error) {
 		if err != nil {
 			return err
 		}
-		if err := events.Notify(ctx, tx, events.Event{Org: p.OrgID, Topic: accessTopic(p.OrgID), Kind: "KEYS"}); err != nil {
+		if err := events.Notify(ctx, tx, events.Event{Org: p.OrgID, Topic: gateways.TopicAccessList(p.OrgID), Kind: "KEYS"}); err != nil {
 			return err
 		}
 		return audit.Write(ctx, tx, audit.Event{OrgID: p.OrgID, Action: "issuing_key.rotate", TargetKind: "issuing_key", TargetID: kid})

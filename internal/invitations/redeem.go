@@ -14,10 +14,12 @@ import (
 
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/audit"
+	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/barcodes"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/credentials"
 	"github.com/lintel/lintel/internal/events"
+	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/records"
 	"github.com/lintel/lintel/internal/revocation"
 	"github.com/lintel/lintel/internal/templates"
@@ -112,7 +114,7 @@ func (s *Service) open(ctx context.Context, db bun.IDB, token string, lock bool)
 		q += ` FOR UPDATE OF i, r`
 	}
 	var o opened
-	err := db.NewRaw(q, hashToken(token)).Scan(ctx, &o)
+	err := db.NewRaw(q, auth.HashToken(token)).Scan(ctx, &o)
 	if errors.Is(err, sql.ErrNoRows) {
 		s.byAddr.Fail(addr)
 		return nil, errLinkInvalid
@@ -342,7 +344,7 @@ func (s *Service) issue(ctx context.Context, tx bun.Tx, o *opened, device creden
 	}
 	// Gateways pull at once, so a key just created for this credential is
 	// at the door before the phone is.
-	if err := events.Notify(ctx, tx, events.Event{Org: o.OrgID, Topic: accessTopic(o.OrgID), Kind: "KEYS"}); err != nil {
+	if err := events.Notify(ctx, tx, events.Event{Org: o.OrgID, Topic: gateways.TopicAccessList(o.OrgID), Kind: "KEYS"}); err != nil {
 		return nil, err
 	}
 	card, err := s.card(ctx, tx, o)

@@ -7,10 +7,7 @@ package invitations
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -85,21 +82,6 @@ func NewService(db *store.DB, keys *credentials.Keys, mail *outbox.Service, cfg 
 
 // Issuer is the iss of credentials this server signs.
 func (s *Service) Issuer() string { return s.cfg.BaseURL }
-
-// newToken returns a 256-bit random invitation token and its stored hash.
-func newToken() (string, []byte) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
-		panic("invitations: no randomness: " + err.Error())
-	}
-	tok := base64.RawURLEncoding.EncodeToString(b)
-	return tok, hashToken(tok)
-}
-
-func hashToken(tok string) []byte {
-	h := sha256.Sum256([]byte(tok))
-	return h[:]
-}
 
 // link is the wallet page address for a token.
 func (s *Service) link(tok string) string { return s.cfg.BaseURL + "/wallet/invite/" + tok }
@@ -284,7 +266,7 @@ func (s *Service) invite(ctx context.Context, x revocation.Execer, writeMail fun
 	expires := time.Now().Add(s.cfg.InvitationTTL).UTC().Truncate(time.Second)
 	for i, t := range ts {
 		ids[i] = t.ID.String()
-		tok, h := newToken()
+		tok, h := auth.NewOpaqueToken()
 		hashes[i] = h
 		subject, text, html, err := outbox.RenderInvitation(outbox.InvitationData{Organisation: t.Organisation, TemplateName: t.TemplateName,
 			CardholderName: t.Fields.cardholderName(), ExpiresAt: expires, Replacement: replacement})

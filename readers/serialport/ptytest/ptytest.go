@@ -13,8 +13,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/creack/pty"
-	"golang.org/x/sys/unix"
+	"github.com/lintel/lintel/readers/serialport/ptypair"
 )
 
 // NewPair opens a pseudo-terminal pair and returns its master end and the
@@ -24,37 +23,12 @@ import (
 // "unplugs" the device).
 func NewPair(t testing.TB) (master *os.File, slavePath string) {
 	t.Helper()
-	master, slave, err := pty.Open()
+	master, slavePath, err := ptypair.Open()
 	if err != nil {
-		t.Fatalf("ptytest: open pseudo-terminal: %v", err)
+		t.Fatalf("ptytest: %v", err)
 	}
 	t.Cleanup(func() { master.Close() })
-	if err := makeRaw(int(slave.Fd())); err != nil {
-		slave.Close()
-		t.Fatalf("ptytest: raw mode on %s: %v", slave.Name(), err)
-	}
-	slavePath = slave.Name()
-	if err := slave.Close(); err != nil {
-		t.Fatalf("ptytest: close %s: %v", slavePath, err)
-	}
 	return master, slavePath
-}
-
-// makeRaw is cfmakeraw(3): no echo, no line editing, no CR/LF translation,
-// 8-bit characters, so bytes pass through the line unchanged.
-func makeRaw(fd int) error {
-	tio, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return err
-	}
-	tio.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	tio.Oflag &^= unix.OPOST
-	tio.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	tio.Cflag &^= unix.CSIZE | unix.PARENB
-	tio.Cflag |= unix.CS8
-	tio.Cc[unix.VMIN] = 1
-	tio.Cc[unix.VTIME] = 0
-	return unix.IoctlSetTermios(fd, unix.TCSETS, tio)
 }
 
 // Link creates a symlink to target in a fresh temporary directory, named
