@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"encoding/json"
+
 	"github.com/lintel/lintel/graph/model"
 	"github.com/lintel/lintel/internal/auditlog"
 	"github.com/lintel/lintel/internal/exports"
@@ -61,4 +63,11 @@ func exportComplexity(cfg *Config) {
 	cfg.Complexity.Query.AuditEvents = func(child int, _ *model.AuditEventFilter, first *int, _ *string) int {
 		return listComplexity(child, first, auditlog.DefaultPageSize)
 	}
+}
+
+// decodeExportProgress decodes a progress event's data, once per event for
+// all of its subscribers (events.Event.Decoded).
+func decodeExportProgress(data json.RawMessage) (any, error) {
+	p, err := exports.ParseProgress(data)
+	return &p, err
 }

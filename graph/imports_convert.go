@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -120,4 +121,11 @@ func randomAccess(up graphql.Upload) (io.ReaderAt, int64, func(), error) {
 		return nil, 0, nil, apperr.New(apperr.Invalid, "zip: upload could not be read: %v", err)
 	}
 	return f, n, done, nil
+}
+
+// decodeImportProgress decodes a progress event's data for
+// events.Event.Decoded: once per event for all of its subscribers.
+func decodeImportProgress(data json.RawMessage) (any, error) {
+	p, err := imports.ParseProgress(data)
+	return &p, err
 }

@@ -861,12 +861,12 @@ func (r *subscriptionResolver) ImportProgress(ctx context.Context, id string) (<
 	go func() {
 		defer close(out)
 		for ev := range in {
-			p, err := imports.ParseProgress(ev.Data)
+			v, err := ev.Decoded(decodeImportProgress)
 			if err != nil {
 				continue
 			}
 			select {
-			case out <- &p:
+			case out <- v.(*imports.Progress):
 			case <-ctx.Done():
 				return
 			}
@@ -893,12 +893,13 @@ func (r *subscriptionResolver) ExportProgress(ctx context.Context, id string) (<
 			return
 		}
 		for ev := range in {
-			p, err := exports.ParseProgress(ev.Data)
+			v, err := ev.Decoded(decodeExportProgress)
 			if err != nil {
 				continue
 			}
+			p := v.(*exports.Progress)
 			select {
-			case out <- &p:
+			case out <- p:
 			case <-ctx.Done():
 				return
 			}

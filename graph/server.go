@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -49,6 +50,9 @@ type Options struct {
 	// GatewayAuth authenticates gateway tokens (those starting with
 	// gateways.TokenPrefix); nil accepts none.
 	GatewayAuth func(ctx context.Context, token string) (*caller.Principal, error)
+	// Websockets, when set, tracks the subscription connections so that
+	// a server shutting down can close them (see Websockets.CloseAll).
+	Websockets *Websockets
 }
 
 // tokenVerifier turns a bearer token into the caller: an operator's
@@ -85,8 +89,12 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	}
 	exportComplexity(&cfg)
 	srv := handler.New(NewExecutableSchema(cfg))
+	var wsImpl transport.WebsocketImplementation = transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}}
+	if opts.Websockets != nil {
+		wsImpl = trackedWebsockets{wsImpl, opts.Websockets}
+	}
 	srv.AddTransport(transport.Websocket{
-		Implementation: transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}},
+		Implementation: wsImpl,
 		InitFunc:       websocketInit(verifierFor(signer, opts.GatewayAuth)),
 		InitTimeout:    10 * time.Second,
 		// graphql-transport-ws ping/pong: a client that stops answering is
@@ -114,6 +122,81 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 		return next(withLoaders(ctx, r))
 	})
 	return authenticate(verifierFor(signer, opts.GatewayAuth), limitBody(opts, srv))
+}
+
+// Websockets closes a shutting-down server's subscription connections
+// cleanly. http.Server.Shutdown neither closes nor waits for hijacked
+// connections, so without it a subscriber would only see its socket drop
+// (1006) when the process exits; with it, the subscriber gets 1001 (going
+// away) and reconnects, through the load balancer, to another replica.
+type Websockets struct {
+	mu      sync.Mutex
+	closing chan struct{} // closed by CloseAll
+	open    sync.WaitGroup
+}
+
+// NewWebsockets returns a tracker to pass in Options.
+func NewWebsockets() *Websockets { return &Websockets{closing: make(chan struct{})} }
+
+// CloseAll closes every open subscription connection, and any accepted
+// from now on, with 1001, and waits until their handlers have finished
+// (the close handshake done) or ctx ends.
+func (w *Websockets) CloseAll(ctx context.Context) error {
+	w.mu.Lock()
+	select {
+	case <-w.closing:
+	default:
+		close(w.closing)
+	}
+	w.mu.Unlock()
+	done := make(chan struct{})
+	go func() { w.open.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+const closeGoingAway = int(websocket.StatusGoingAway)
+
+// trackedWebsockets accepts connections like the wrapped implementation
+// and closes them when CloseAll is called.
+type trackedWebsockets struct {
+	transport.WebsocketImplementation
+	ws *Websockets
+}
+
+func (t trackedWebsockets) Accept(w http.ResponseWriter, r *http.Request, options transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
+	conn, err := t.WebsocketImplementation.Accept(w, r, options)
+	if err != nil {
+		return nil, err
+	}
+	t.ws.mu.Lock()
+	select {
+	case <-t.ws.closing:
+		t.ws.mu.Unlock()
+		_ = conn.WriteClose(closeGoingAway, "server shutting down")
+		return conn, nil
+	default:
+	}
+	// Added under the lock, before closing can be closed: CloseAll's Wait
+	// never races an Add.
+	t.ws.open.Add(1)
+	t.ws.mu.Unlock()
+	go func() {
+		defer t.ws.open.Done()
+		select {
+		case <-t.ws.closing:
+			// gqlgen's reader sees the close, ends the subscriptions and
+			// returns from the handler, which cancels r's context.
+			_ = conn.WriteClose(closeGoingAway, "server shutting down")
+			<-r.Context().Done()
+		case <-r.Context().Done(): // the connection ended by itself
+		}
+	}()
+	return conn, nil
 }
 
 // limitBody caps request bodies (gqlgen reads them without a limit) and

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql/playground"
@@ -48,6 +49,10 @@ type app struct {
 	broker    *events.Broker
 	river     *jobs.Client
 	exports   *exports.Service
+	// websockets closes subscriptions at shutdown; draining makes /readyz
+	// answer 503 (see serve).
+	websockets *graph.Websockets
+	draining   atomic.Bool
 
 	cancelRun  context.CancelFunc
 	background sync.WaitGroup
@@ -145,7 +150,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		outbox.PeriodicJob(),
 	})
 	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	a := &app{bootstrap: boot, river: river, exports: exportSvc, cancelRun: cancelRun}
+	a := &app{bootstrap: boot, river: river, exports: exportSvc, websockets: graph.NewWebsockets(), cancelRun: cancelRun}
 	broker := events.NewBroker(db.Pool.Config().ConnConfig, log)
 	a.broker = broker
 	a.background.Go(func() { broker.Run(runCtx) })
@@ -169,7 +174,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
-		GatewayAuth: gatewaySvc.Authenticate,
+		GatewayAuth: gatewaySvc.Authenticate, Websockets: a.websockets,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpx.Wrap(log, metrics, "graphql", gql))
@@ -189,6 +194,10 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	mux.Handle("GET /wallet/invite/{token}/photo", httpx.Wrap(log, metrics, "wallet_photo", walletPhotoHandler(invitationSvc)))
 	mux.Handle("GET /healthz", httpx.Wrap(log, metrics, "healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })))
 	mux.Handle("GET /readyz", httpx.Wrap(log, metrics, "readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
 		pingCtx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		var problems []string

@@ -31,12 +31,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/lintel/lintel/internal/auth"
-	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/config"
 )
 
-const benchUsage = `usage: lintel bench import [--rows N] [--database-url URL] [--data-dir DIR] [--json]
+const benchUsage = `usage: lintel bench all [--only LIST] [sizes…] [--json FILE]   (every scenario, one table; see lintel bench all -h)
+       lintel bench import [--rows N] [--database-url URL] [--data-dir DIR] [--json]
+       lintel bench export [--rows N]   (see lintel bench export -h)
        lintel bench credentials [--n N] [--symbology QR]   (no database; see lintel bench credentials -h)
        lintel bench gateway [--cards N] [--sync N] [--swipes N]   (door gateway; see lintel bench gateway -h)
 
@@ -107,6 +107,9 @@ type benchReport struct {
 }
 
 func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	if len(args) > 0 && args[0] == "all" {
+		return benchAll(ctx, args[1:], stdout, stderr, getenv)
+	}
 	if len(args) > 0 && args[0] == "export" {
 		return benchExport(ctx, args[1:], stdout, getenv)
 	}
@@ -118,7 +121,7 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	if len(args) == 0 || args[0] != "import" {
 		fmt.Fprint(stderr, benchUsage)
-		return &exitError{code: 2, err: errors.New(`bench needs a subject: "bench import" or "bench export"`)}
+		return &exitError{code: 2, err: errors.New(`bench needs a subject: all, import, export, credentials or gateway`)}
 	}
 	fs := flag.NewFlagSet("lintel bench import", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -139,18 +142,27 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if *rows < 8 {
 		return &exitError{code: 2, err: errors.New("--rows must be at least 8")}
 	}
-	b := &bench{n: *rows, stderr: stderr, report: &benchReport{Rows: *rows, Mode: "SYNC + ARCHIVE", CPUs: runtime.NumCPU(),
-		Counts: map[string]importCounts{}, ServerTimings: map[string]map[string]float64{}}}
-	if err := b.run(ctx, *dbURL, *dataDir, getenv); err != nil {
+	report, err := runImportBench(ctx, *rows, *dbURL, *dataDir, getenv, stderr)
+	if err != nil {
 		return err
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(b.report)
+		return enc.Encode(report)
 	}
-	printBenchReport(stdout, b.report)
+	printBenchReport(stdout, report)
 	return nil
+}
+
+// runImportBench runs the import scenarios with a file of rows rows.
+func runImportBench(ctx context.Context, rows int, dbURL, dataDir string, getenv func(string) string, stderr io.Writer) (*benchReport, error) {
+	b := &bench{n: rows, stderr: stderr, report: &benchReport{Rows: rows, Mode: "SYNC + ARCHIVE", CPUs: runtime.NumCPU(),
+		Counts: map[string]importCounts{}, ServerTimings: map[string]map[string]float64{}}}
+	if err := b.run(ctx, dbURL, dataDir, getenv); err != nil {
+		return nil, err
+	}
+	return b.report, nil
 }
 
 // bench is one run of `lintel bench import`.
@@ -329,38 +341,20 @@ func (b *bench) generate() error {
 	matched := n * 3 / 4
 	added := n - matched
 	people := benchPeople(n + added)
-	write := func(name string, lines func(emit func(i int, p benchPerson)) error) (string, error) {
+	write := func(name string, lines func(emit func(i int, p benchPerson))) (string, error) {
 		path := filepath.Join(b.dir, name)
-		f, err := os.Create(path)
-		if err != nil {
-			return "", err
-		}
-		w := bufio.NewWriterSize(f, 1<<20)
-		_, _ = w.WriteString(strings.Join(benchHeader, ",") + "\n")
-		buf := make([]byte, 0, 256)
-		err = lines(func(i int, p benchPerson) {
-			buf = appendBenchRow(buf[:0], i, p)
-			_, _ = w.Write(buf)
-		})
-		if err == nil {
-			err = w.Flush()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		return path, err
+		return path, writeBenchFile(path, lines)
 	}
 	var err error
-	if b.firstFile, err = write("first.csv", func(emit func(int, benchPerson)) error {
+	if b.firstFile, err = write("first.csv", func(emit func(int, benchPerson)) {
 		for i := range n {
 			emit(i, people[i])
 		}
-		return nil
 	}); err != nil {
 		return err
 	}
 	order := rand.New(rand.NewPCG(benchSeed, 2)).Perm(matched + added)
-	if b.steadyFile, err = write("steady.csv", func(emit func(int, benchPerson)) error {
+	if b.steadyFile, err = write("steady.csv", func(emit func(int, benchPerson)) {
 		for _, k := range order {
 			i := k
 			if k >= matched {
@@ -373,7 +367,6 @@ func (b *bench) generate() error {
 			}
 			emit(i, p)
 		}
-		return nil
 	}); err != nil {
 		return err
 	}
@@ -381,6 +374,37 @@ func (b *bench) generate() error {
 	b.expect = importCounts{Create: added, Update: (matched + 1) / 2, Unchanged: matched / 2, Archive: n - matched}
 	b.report.Expected = b.expect
 	return nil
+}
+
+// writeBenchFile writes a CSV of the bench's columns at path with the rows
+// lines emits.
+func writeBenchFile(path string, lines func(emit func(i int, p benchPerson))) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	_, _ = w.WriteString(strings.Join(benchHeader, ",") + "\n")
+	buf := make([]byte, 0, 256)
+	lines(func(i int, p benchPerson) {
+		buf = appendBenchRow(buf[:0], i, p)
+		_, _ = w.Write(buf)
+	})
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// writeBenchCSV writes a file of n new cardholders.
+func writeBenchCSV(path string, n int) error {
+	people := benchPeople(n)
+	return writeBenchFile(path, func(emit func(int, benchPerson)) {
+		for i, p := range people {
+			emit(i, p)
+		}
+	})
 }
 
 // ---------------------------------------------------------------------------
@@ -397,44 +421,35 @@ var benchTemplateFields = []map[string]any{
 	{"key": "department", "label": "Department", "type": "SELECT", "options": benchDepts},
 }
 
-func (b *bench) setup(ctx context.Context, base string) error {
-	authSvc := auth.NewService(b.db.Bun, nil, auth.DefaultConfig())
-	orgName := "Bench " + time.Now().UTC().Format("2006-01-02 15:04:05.000")
-	org, err := authSvc.CreateOrganisation(ctx, orgName)
+func (b *bench) setup(ctx context.Context, base string) (err error) {
+	if b.org, b.api, err = benchAdmin(ctx, b.db.DB, base, "Bench"); err != nil {
+		return err
+	}
+	if err := b.db.Pool.QueryRow(ctx, `SELECT name FROM organisations WHERE id = $1`, b.org).Scan(&b.report.Organisation); err != nil {
+		return err
+	}
+	if b.tplA, err = createBenchTemplate(ctx, b.api, benchTemplateMain); err != nil {
+		return err
+	}
+	b.tplB, err = createBenchTemplate(ctx, b.api, benchTemplateSQL)
+	return err
+}
+
+// createBenchTemplate makes a template with the bench's columns as fields.
+func createBenchTemplate(ctx context.Context, api *apiClient, name string) (string, error) {
+	var out struct {
+		CreateTemplate struct {
+			ID string `json:"id"`
+		} `json:"createTemplate"`
+	}
+	err := api.do(ctx, `mutation($in: TemplateInput!) { createTemplate(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"name": name, "symbology": "QR", "cardIdFormat": "DECIMAL", "uniqueIdentifierKind": "EMAIL", "fields": benchTemplateFields,
+		"defaultValidityDays": benchValidityDays,
+	}}, &out)
 	if err != nil {
-		return err
+		return "", fmt.Errorf("create template %q: %w", name, err)
 	}
-	b.org, b.report.Organisation = org, orgName
-	email := "bench-" + strings.ReplaceAll(uuid.NewString()[:13], "-", "") + "@bench.example"
-	password := auth.RandomPassword()
-	if _, err := authSvc.CreateOperator(ctx, auth.NewOperator{OrgID: org, Email: email, Name: "lintel bench", Role: caller.RoleAdmin, Password: password}); err != nil {
-		return err
-	}
-	if b.api, err = newAPIClient(base, ""); err != nil {
-		return err
-	}
-	if b.api.token, err = b.api.login(ctx, email, password); err != nil {
-		return err
-	}
-	for _, t := range []struct {
-		name string
-		id   *string
-	}{{benchTemplateMain, &b.tplA}, {benchTemplateSQL, &b.tplB}} {
-		var out struct {
-			CreateTemplate struct {
-				ID string `json:"id"`
-			} `json:"createTemplate"`
-		}
-		err := b.api.do(ctx, `mutation($in: TemplateInput!) { createTemplate(input: $in) { id } }`, map[string]any{"in": map[string]any{
-			"name": t.name, "symbology": "QR", "cardIdFormat": "DECIMAL", "uniqueIdentifierKind": "EMAIL", "fields": benchTemplateFields,
-			"defaultValidityDays": benchValidityDays,
-		}}, &out)
-		if err != nil {
-			return fmt.Errorf("create template %q: %w", t.name, err)
-		}
-		*t.id = out.CreateTemplate.ID
-	}
-	return nil
+	return out.CreateTemplate.ID, nil
 }
 
 // copyRecords gives template B the records template A holds now (the
@@ -801,25 +816,26 @@ func (m *peakMeter) reset(ctx context.Context) {
 }
 
 func (m *peakMeter) read(ctx context.Context) (self int64, pg *int64) {
-	self = vmHWM("self")
+	self = procStatus("self", "VmHWM:")
 	if m.local && m.pgReadable {
 		var peak int64
 		for _, pid := range m.postgresPIDs(ctx) {
-			peak = max(peak, vmHWM(strconv.Itoa(pid)))
+			peak = max(peak, procStatus(strconv.Itoa(pid), "VmHWM:"))
 		}
 		pg = &peak
 	}
 	return self, pg
 }
 
-// vmHWM is a process's peak resident set size in bytes, or 0.
-func vmHWM(pid string) int64 {
+// procStatus reads a kB field ("VmHWM:", "VmRSS:") of a process's
+// /proc/<pid>/status ("self" for this process) in bytes, or 0.
+func procStatus(pid, field string) int64 {
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
 			return kb << 10
 		}

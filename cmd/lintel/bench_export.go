@@ -110,49 +110,75 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 		return &exitError{code: 2, err: errors.New("--rows must be at least 1")}
 	}
 	logf := func(format string, args ...any) { fmt.Fprintf(stdout, "bench: "+format+"\n", args...) }
-
-	kept := *dbURL != "" || *dataDir != "" // the records outlive the bench
-	cfg, where, cleanup, err := benchConfig("lintel bench export", *dbURL, *dataDir, getenv)
+	r, err := runExportBench(ctx, *rows, *dbURL, *dataDir, getenv, logf)
 	if err != nil {
 		return err
 	}
+	printExportBench(stdout, r)
+	return nil
+}
+
+// exportBenchReport is what `lintel bench export` measured.
+type exportBenchReport struct {
+	rows            int
+	postgresVersion string
+	database        string
+	results         []benchExportResult // (a) … (d)
+	notes           []string
+	organisation    string // where the records are left; "" when they were thrown away
+}
+
+// exportBenchTarget: (d) within 2× of (a), peak RSS under 256 MiB.
+const (
+	exportBenchMaxRatio = 2.0
+	exportBenchMaxRSS   = 256 << 20
+)
+
+// runExportBench fills a template with rows records and times the four
+// ways of reading them out.
+func runExportBench(ctx context.Context, rows int, dbURL, dataDir string, getenv func(string) string, logf func(string, ...any)) (*exportBenchReport, error) {
+	kept := dbURL != "" || dataDir != "" // the records outlive the bench
+	cfg, where, cleanup, err := benchConfig("lintel bench export", dbURL, dataDir, getenv)
+	if err != nil {
+		return nil, err
+	}
 	defer cleanup()
+	report := &exportBenchReport{rows: rows, database: where}
 	logf("opening the database (%s)", where)
 	db, err := openDatabase(ctx, cfg, quietLogger())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.Close()
-	var version string
-	if err := db.Pool.QueryRow(ctx, `SHOW server_version`).Scan(&version); err != nil {
-		return err
+	if err := db.Pool.QueryRow(ctx, `SHOW server_version`).Scan(&report.postgresVersion); err != nil {
+		return nil, err
 	}
 	benchMasterKey(cfg)
 	a, err := newApp(ctx, cfg, db.DB, quietLogger())
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer a.stop()
 
 	orgName := "Bench export " + time.Now().UTC().Format("2006-01-02 15:04:05.000")
 	org, err := auth.NewService(db.Bun, nil, auth.DefaultConfig()).CreateOrganisation(ctx, orgName)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
 	tmpl, err := templates.NewService(db.Bun).Create(as, templates.Input{Name: "Bench export", Fields: benchExportFields,
 		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
 	if err != nil {
-		return fmt.Errorf("create the template: %w", err)
+		return nil, fmt.Errorf("create the template: %w", err)
 	}
-	logf("writing %d records", *rows)
+	logf("writing %d records", rows)
 	start := time.Now()
-	if _, err := db.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, *rows); err != nil {
-		return fmt.Errorf("write the records: %w", err)
+	if _, err := db.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, rows); err != nil {
+		return nil, fmt.Errorf("write the records: %w", err)
 	}
 	// The steady state: hint bits set, statistics as autovacuum keeps them.
 	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) card_records`); err != nil {
-		return fmt.Errorf("vacuum: %w", err)
+		return nil, fmt.Errorf("vacuum: %w", err)
 	}
 	logf("records written in %.1fs", time.Since(start).Seconds())
 
@@ -182,7 +208,7 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 	rawSQL := exports.RecordsSQL(org, tmpl, exports.RawSQL)
 	logf("warming up (one untimed COPY)")
 	if _, _, err := copyOut(rawSQL); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
+		return nil, fmt.Errorf("warm-up: %w", err)
 	}
 
 	var results []benchExportResult
@@ -206,47 +232,56 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 		logf("%s", sc.name)
 		r, err := measure(sc.name, sc.fn)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		results = append(results, r)
 	}
 	for i := range results {
 		results[i].vsBaseline = results[i].seconds / results[0].seconds
-		if results[i].rows != int64(*rows) {
-			return fmt.Errorf("%s produced %d rows, not %d", results[i].name, results[i].rows, *rows)
+		if results[i].rows != int64(rows) {
+			return nil, fmt.Errorf("%s produced %d rows, not %d", results[i].name, results[i].rows, rows)
 		}
 	}
 
-	fmt.Fprintf(stdout, "\nlintel bench export: %d rows, PostgreSQL %s (%s), %d CPUs, Go %s\n", *rows, version, where, runtime.NumCPU(), runtime.Version())
-	fmt.Fprintf(stdout, "file: %.1f MB (%.0f bytes/row)\n\n", float64(results[3].bytes)/1e6, float64(results[3].bytes)/float64(*rows))
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	report.results = results
+	report.notes = meter.notes()
+	if kept {
+		report.organisation = orgName
+	}
+	return report, nil
+}
+
+func printExportBench(w io.Writer, r *exportBenchReport) {
+	results := r.results
+	fmt.Fprintf(w, "\nlintel bench export: %d rows, PostgreSQL %s (%s), %d CPUs, Go %s\n", r.rows, r.postgresVersion, r.database, runtime.NumCPU(), runtime.Version())
+	fmt.Fprintf(w, "file: %.1f MB (%.0f bytes/row)\n\n", float64(results[3].bytes)/1e6, float64(results[3].bytes)/float64(r.rows))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	width := 0
-	for _, r := range results {
-		width = max(width, len([]rune(r.name)))
+	for _, res := range results {
+		width = max(width, len([]rune(res.name)))
 	}
 	pad := func(s string) string { return s + strings.Repeat(" ", width-len([]rune(s))) }
 	fmt.Fprintf(tw, "%s\twall s\trows/s\tvs (a)\tpeak RSS lintel\tpeak RSS postgres\t\n", pad("scenario"))
-	for _, r := range results {
+	for _, res := range results {
 		pg := "n/a"
-		if r.postgres != nil {
-			pg = mib(*r.postgres)
+		if res.postgres != nil {
+			pg = mib(*res.postgres)
 		}
-		fmt.Fprintf(tw, "%s\t%.3f\t%.0f\t%.2f×\t%s\t%s\t\n", pad(r.name), r.seconds, float64(r.rows)/r.seconds, r.vsBaseline, mib(r.peak), pg)
+		fmt.Fprintf(tw, "%s\t%.3f\t%.0f\t%.2f×\t%s\t%s\t\n", pad(res.name), res.seconds, float64(res.rows)/res.seconds, res.vsBaseline, mib(res.peak), pg)
 	}
 	_ = tw.Flush()
 	d := results[3]
 	verdict := "met"
-	if d.vsBaseline > 2 || d.peak >= 256<<20 {
+	if d.vsBaseline > exportBenchMaxRatio || d.peak >= exportBenchMaxRSS {
 		verdict = "NOT met"
 	}
-	fmt.Fprintf(stdout, "\ntarget (d) within 2× of (a), peak RSS under 256 MiB: %s (%.2f×, %s)\n", verdict, d.vsBaseline, mib(d.peak))
-	for _, n := range meter.notes() {
-		fmt.Fprintln(stdout, "note:", n)
+	fmt.Fprintf(w, "\ntarget (d) within 2× of (a), peak RSS under 256 MiB: %s (%.2f×, %s)\n", verdict, d.vsBaseline, mib(d.peak))
+	for _, n := range r.notes {
+		fmt.Fprintln(w, "note:", n)
 	}
-	if kept {
-		fmt.Fprintf(stdout, "note: the records are left in organisation %q\n", orgName)
+	if r.organisation != "" {
+		fmt.Fprintf(w, "note: the records are left in organisation %q\n", r.organisation)
 	}
-	return nil
 }
 
 // countingWriter discards what it is given and counts it.

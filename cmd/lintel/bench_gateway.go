@@ -87,6 +87,7 @@ type gatewayBenchRow struct {
 	value    string
 	p50, p99 *time.Duration
 	target   string
+	seconds  float64 // of a row that is one timed measurement
 }
 
 type gatewayBenchOpts struct {
@@ -359,9 +360,9 @@ func (b *gatewayBench) gatewayRuns(ctx context.Context, base string) error {
 		}
 	}
 	syncTime := time.Since(start)
-	b.rows[benchGwSync] = gatewayBenchRow{n: b.o.sync, value: fmt.Sprintf("%.3f s", syncTime.Seconds()),
+	b.rows[benchGwSync] = gatewayBenchRow{n: b.o.sync, value: fmt.Sprintf("%.3f s", syncTime.Seconds()), seconds: syncTime.Seconds(),
 		target: fmt.Sprintf("%.0f records/s", want/syncTime.Seconds())}
-	rss, hwm := procStatusBytes("VmRSS:"), procStatusBytes("VmHWM:")
+	rss, hwm := procStatus("self", "VmRSS:"), procStatus("self", "VmHWM:")
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -608,21 +609,6 @@ func metricOf(g *gateway.Gateway, name, label string) float64 {
 		}
 	}
 	return -1
-}
-
-// procStatusBytes reads a kB field of /proc/self/status.
-func procStatusBytes(field string) int64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, field); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // decisions times DecideCard against a list of --cards cards: one in ten

@@ -96,6 +96,11 @@ func procEnv(extra map[string]string) []string {
 	if _, ok := extra["LINTEL_MASTER_KEY"]; !ok && extra["DATABASE_URL"] != "" {
 		env = append(env, "LINTEL_MASTER_KEY="+testMasterKey)
 	}
+	if _, ok := extra["LINTEL_SHUTDOWN_DRAIN"]; !ok {
+		// No load balancer watches these processes' /readyz: stop at once
+		// (the rolling-restart test sets a drain of its own).
+		env = append(env, "LINTEL_SHUTDOWN_DRAIN=0s")
+	}
 	return env
 }
 
@@ -204,8 +209,14 @@ type procServer struct {
 // cleanup a still running process gets SIGTERM, then SIGKILL.
 func procStart(t *testing.T, name string, env map[string]string, args ...string) *procServer {
 	t.Helper()
+	return procStartAt(t, name, procFreeAddr(t), env, args...)
+}
+
+// procStartAt is procStart on a given address (a restart on the port of a
+// process that has exited).
+func procStartAt(t *testing.T, name, addr string, env map[string]string, args ...string) *procServer {
+	t.Helper()
 	bin := procBinary(t)
-	addr := procFreeAddr(t)
 	p := &procServer{t: t, name: name, addr: addr, stdout: &procBuffer{}, stderr: &procBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, append([]string{"serve", "--addr", addr}, args...)...)
 	p.cmd.Env = procEnv(env)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/lintel/lintel/internal/config"
@@ -54,6 +56,11 @@ func serve(ctx context.Context, args []string, stdout io.Writer, getenv func(str
 			cfg.BootstrapOrg, a.bootstrap.Email, a.bootstrap.Password)
 	}
 
+	stopDebug, err := startDebugServer(cfg.DebugAddr, log)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
@@ -70,13 +77,46 @@ func serve(ctx context.Context, args []string, stdout io.Writer, getenv func(str
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	drainBeforeShutdown(a, cfg.ShutdownDrain, log)
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	// Stop listening and let the requests in flight finish; then close the
+	// subscriptions (Shutdown leaves hijacked connections alone) with 1001
+	// so their clients reconnect elsewhere; River and the event listener
+	// stop last, as subscriptions and requests needed them.
 	if err := server.Shutdown(shutdownCtx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		log.Warn("http shutdown", "err", err)
+	}
+	if err := a.websockets.CloseAll(shutdownCtx); err != nil {
+		log.Warn("closing subscriptions", "err", err)
 	}
 	a.stopWithin(shutdownCtx)
 	log.Info("stopped")
 	return nil
+}
+
+// drainBeforeShutdown makes /readyz answer 503 for d while the server goes
+// on serving normally, so that load balancers, which poll /readyz, send new
+// requests and reconnecting subscribers to other replicas before this one
+// stops listening: a rolling restart then fails no request. A second
+// SIGINT or SIGTERM (a second Ctrl-C) ends the drain at once.
+func drainBeforeShutdown(a *app, d time.Duration, log *slog.Logger) {
+	a.draining.Store(true)
+	if d <= 0 {
+		return
+	}
+	// Registered after the first signal was delivered (main's
+	// signal.NotifyContext cancelled ctx), so only a later one arrives.
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	log.Info("draining: /readyz answers 503", "for", d.String())
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-again:
+		log.Info("second signal: drain cut short")
+	}
 }

@@ -18,6 +18,7 @@ import (
 // Config is everything `lintel serve` can be told.
 type Config struct {
 	Addr                 string
+	DebugAddr            string
 	DataDir              string
 	DatabaseURL          string
 	DBMaxConns           int
@@ -33,6 +34,7 @@ type Config struct {
 	JWTSecret            string
 	AccessTTL            time.Duration
 	RefreshTTL           time.Duration
+	ShutdownDrain        time.Duration
 	ShutdownGrace        time.Duration
 	RescueStuckJobsAfter time.Duration
 	MaxImportBytes       int64
@@ -101,6 +103,7 @@ func duration(p func(*Config) *time.Duration) func(*Config, string) error {
 // Options lists every setting.
 var Options = []Option{
 	{"addr", "LINTEL_ADDR", "127.0.0.1:8080", "HTTP listen address", str(func(c *Config) *string { return &c.Addr })},
+	{"debug-addr", "LINTEL_DEBUG_ADDR", "", "listen address of a separate HTTP server with Go's /debug/pprof profiles, for diagnosing CPU and memory in production; keep it private (localhost or an internal network); empty: off", str(func(c *Config) *string { return &c.DebugAddr })},
 	{"data-dir", "LINTEL_DATA_DIR", "./data", "directory of the embedded PostgreSQL (used when no database URL is set)", str(func(c *Config) *string { return &c.DataDir })},
 	{"database-url", "DATABASE_URL", "", "PostgreSQL URL; empty starts the embedded PostgreSQL in the data directory", str(func(c *Config) *string { return &c.DatabaseURL })},
 	{"db-max-conns", "LINTEL_DB_MAX_CONNS", "20", "connection pool size per process", integer(func(c *Config) *int { return &c.DBMaxConns })},
@@ -116,6 +119,7 @@ var Options = []Option{
 	{"jwt-secret", "LINTEL_JWT_SECRET", "", "base64 key (≥32 bytes) signing access tokens; empty generates one and stores it in the database", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"access-ttl", "LINTEL_ACCESS_TTL", "15m", "lifetime of access tokens", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
 	{"refresh-ttl", "LINTEL_REFRESH_TTL", "720h", "lifetime of refresh tokens", duration(func(c *Config) *time.Duration { return &c.RefreshTTL })},
+	{"shutdown-drain", "LINTEL_SHUTDOWN_DRAIN", "5s", "on SIGTERM or SIGINT, how long /readyz answers 503 while requests are still served, so a load balancer moves new traffic to other replicas before this one stops (a second signal ends it early); 0 stops at once", duration(func(c *Config) *time.Duration { return &c.ShutdownDrain })},
 	{"shutdown-grace", "LINTEL_SHUTDOWN_GRACE", "15s", "how long shutdown waits for requests in flight", duration(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
 	{"rescue-stuck-jobs-after", "LINTEL_RESCUE_STUCK_JOBS_AFTER", "1h", "how long a job may run before another replica takes it over (must exceed the 30m import timeout)", duration(func(c *Config) *time.Duration { return &c.RescueStuckJobsAfter })},
 	{"max-import", "LINTEL_MAX_IMPORT", "512MiB", "largest CSV file an import accepts", bytesize(func(c *Config) *int64 { return &c.MaxImportBytes })},
@@ -164,6 +168,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 	}
 	if c.ExportLinkTTL <= 0 {
 		return nil, nil, fmt.Errorf("--export-link-ttl / LINTEL_EXPORT_LINK_TTL: must be positive")
+	}
+	if c.ShutdownDrain < 0 || c.ShutdownGrace < 0 {
+		return nil, nil, fmt.Errorf("--shutdown-drain and --shutdown-grace must not be negative")
 	}
 	if c.ExportRetention < 0 || c.AuditRetention < 0 {
 		return nil, nil, fmt.Errorf("--export-retention and --audit-retention must not be negative")

@@ -26,12 +26,37 @@ const Channel = "lintel_events"
 // Event is a small notice that something changed; subscribers load the
 // current state themselves (so a payload never exceeds NOTIFY's 8 kB and
 // never carries data the subscriber may not see).
+//
+// A received event is shared by every subscriber of this process: they
+// must not change it.
 type Event struct {
 	Org   uuid.UUID       `json:"org"`
 	Topic string          `json:"topic"`
 	Kind  string          `json:"kind"`
 	ID    string          `json:"id,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+
+	decoded *decodedData // set by Publish
+}
+
+// decodedData is Data decoded once for all subscribers.
+type decodedData struct {
+	once  sync.Once
+	value any
+	err   error
+}
+
+// Decoded returns decode(Data), computed once per published event however
+// many subscribers ask — with thousands of subscribers of one topic,
+// decoding per subscriber would dominate the fan-out. decode must be the
+// same for every caller of one event (one per topic kind), and the value
+// it returns is shared: treat it as read-only.
+func (e *Event) Decoded(decode func(json.RawMessage) (any, error)) (any, error) {
+	if e.decoded == nil {
+		return decode(e.Data)
+	}
+	e.decoded.once.Do(func() { e.decoded.value, e.decoded.err = decode(e.Data) })
+	return e.decoded.value, e.decoded.err
 }
 
 // NotifyPgx is Notify for code that holds a pgx transaction (or, outside a
@@ -64,11 +89,13 @@ func Notify(ctx context.Context, db bun.IDB, ev Event) error {
 
 // subscriberBuffer is how many undelivered events a subscriber may hold;
 // one that falls further behind is cut off rather than slowing anyone.
+// The buffer holds pointers (2 KiB), not events (22 KiB): a server holds
+// one per subscription, tens of thousands of them.
 const subscriberBuffer = 256
 
 type subscriber struct {
 	org  uuid.UUID
-	ch   chan Event
+	ch   chan *Event
 	once sync.Once
 }
 
@@ -148,8 +175,11 @@ func (b *Broker) listen(ctx context.Context) error {
 
 // Publish delivers ev to this process's subscribers of its topic and
 // organisation without ever blocking: a subscriber whose buffer is full is
-// closed, and must resubscribe and reload.
-func (b *Broker) Publish(ev Event) {
+// closed, and must resubscribe and reload. All of them receive the same
+// *Event.
+func (b *Broker) Publish(e Event) {
+	ev := &e
+	ev.decoded = &decodedData{}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.topics[ev.Topic] {
@@ -168,8 +198,8 @@ func (b *Broker) Publish(ev Event) {
 
 // Subscribe returns a channel of the events of topic in organisation org.
 // The channel is closed when ctx ends or when the subscriber falls behind.
-func (b *Broker) Subscribe(ctx context.Context, org uuid.UUID, topic string) <-chan Event {
-	s := &subscriber{org: org, ch: make(chan Event, subscriberBuffer)}
+func (b *Broker) Subscribe(ctx context.Context, org uuid.UUID, topic string) <-chan *Event {
+	s := &subscriber{org: org, ch: make(chan *Event, subscriberBuffer)}
 	b.mu.Lock()
 	if b.topics[topic] == nil {
 		b.topics[topic] = map[*subscriber]struct{}{}

@@ -2,13 +2,17 @@ package events_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/uptrace/bun"
 
@@ -54,11 +58,14 @@ func notify(t *testing.T, db *store.DB, ev events.Event, commit bool) {
 	}
 }
 
-func receive(t *testing.T, ch <-chan events.Event) (events.Event, bool) {
+func receive(t *testing.T, ch <-chan *events.Event) (events.Event, bool) {
 	t.Helper()
 	select {
 	case ev, ok := <-ch:
-		return ev, ok
+		if !ok {
+			return events.Event{}, false
+		}
+		return *ev, true
 	case <-time.After(3 * time.Second):
 		t.Fatal("no event within 3 s")
 		return events.Event{}, false
@@ -146,3 +153,42 @@ func TestTheListenerReconnectsAfterTheConnectionIsKilled(t *testing.T) {
 }
 
 var _ bun.IDB = (*bun.DB)(nil)
+
+func TestAnEventIsDecodedOnceForAllItsSubscribers(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	subs := make([]<-chan *events.Event, 50)
+	for i := range subs {
+		subs[i] = b.Subscribe(t.Context(), org, "t")
+	}
+	var decodes atomic.Int32
+	decode := func(data json.RawMessage) (any, error) {
+		decodes.Add(1)
+		var v struct{ N int }
+		err := json.Unmarshal(data, &v)
+		return v.N, err
+	}
+	for n := range 3 {
+		b.Publish(events.Event{Org: org, Topic: "t", Data: json.RawMessage(fmt.Sprintf(`{"N": %d}`, n))})
+	}
+	var wg sync.WaitGroup
+	for _, ch := range subs {
+		wg.Go(func() {
+			for n := range 3 {
+				ev := <-ch
+				v, err := ev.Decoded(decode)
+				assert.NoError(t, err)
+				assert.Equal(t, n, v, "each subscriber decodes every event, in order")
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, int32(3), decodes.Load(), "three events, decoded once each for 50 subscribers")
+
+	// An event never published (made by hand) decodes each time.
+	ev := &events.Event{Data: json.RawMessage(`{"N": 7}`)}
+	v, err := ev.Decoded(decode)
+	require.NoError(t, err)
+	require.Equal(t, 7, v)
+}

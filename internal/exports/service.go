@@ -388,7 +388,7 @@ func (s *Service) List(ctx context.Context, templateID *uuid.UUID, kind *Kind, f
 // Watch returns the export's progress now and a channel of its progress
 // reports from whichever replica runs it, until ctx ends (VIEWER; audit
 // trail exports ADMIN).
-func (s *Service) Watch(ctx context.Context, broker *events.Broker, id uuid.UUID) (Progress, <-chan events.Event, error) {
+func (s *Service) Watch(ctx context.Context, broker *events.Broker, id uuid.UUID) (Progress, <-chan *events.Event, error) {
 	e, err := s.Get(ctx, id)
 	if err != nil {
 		return Progress{}, nil, err

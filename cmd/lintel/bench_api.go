@@ -1,0 +1,321 @@
+package main
+
+// The "api" scenario of `lintel bench all`: a console's most common read —
+// a page of 50 records with their template — over GraphQL by many
+// concurrent clients, against the very SQL statements that request runs,
+// replayed straight through pgx at the same concurrency.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/uptrace/bun"
+
+	"github.com/lintel/lintel/internal/auth"
+	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/config"
+	"github.com/lintel/lintel/internal/store"
+	"github.com/lintel/lintel/internal/templates"
+)
+
+// apiBenchQuery is the page a console asks for: 50 records, each with its
+// fields and its template.
+const apiBenchQuery = `query Page($t: ID!) {
+  records(templateId: $t, first: 50) {
+    edges { cursor node { id cardId uniqueIdentifier status validFrom expiresAt version updatedAt
+      fields { key label value } template { id name symbology } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`
+
+// apiBenchOpts are the api scenario's sizes.
+type apiBenchOpts struct {
+	clients  int           // concurrent clients
+	duration time.Duration // how long each side runs
+	records  int           // records the template holds
+	replicas int           // in-process servers the clients are spread over
+}
+
+// apiThroughput is one side's figures.
+type apiThroughput struct {
+	Requests  int     `json:"requests"`
+	PerSecond float64 `json:"requestsPerSecond"`
+	P50ms     float64 `json:"p50Ms"`
+	P99ms     float64 `json:"p99Ms"`
+}
+
+// apiBenchResult is what the api scenario measured.
+type apiBenchResult struct {
+	Clients  int           `json:"clients"`
+	Seconds  float64       `json:"seconds"`
+	Replicas int           `json:"replicas"`
+	GraphQL  apiThroughput `json:"graphql"`
+	Raw      apiThroughput `json:"rawPgx"`
+	Ratio    float64       `json:"ratio"`
+	// Statements is the SQL one GraphQL request ran, as the raw side
+	// replays it.
+	Statements []string `json:"statements"`
+}
+
+// sqlRecorder is a bun query hook that, while on, keeps every statement.
+type sqlRecorder struct {
+	on   atomic.Bool
+	mu   sync.Mutex
+	seen []string
+}
+
+func (r *sqlRecorder) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+
+func (r *sqlRecorder) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
+	if r.on.Load() {
+		r.mu.Lock()
+		r.seen = append(r.seen, ev.Query)
+		r.mu.Unlock()
+	}
+}
+
+// runAPIBench sets up a template with o.records records on one or more
+// in-process servers and runs both sides for o.duration each.
+func runAPIBench(ctx context.Context, o apiBenchOpts, dbURL string, getenv func(string) string, logf func(string, ...any)) (*apiBenchResult, error) {
+	cfg, _, cleanup, err := benchConfig("lintel bench all", dbURL, "", getenv)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	benchMasterKey(cfg)
+	recorder := &sqlRecorder{}
+	var bases []string
+	var first *store.DB
+	for i := range o.replicas {
+		db, err := store.Open(ctx, dbURL, store.Options{MaxConns: int32(cfg.DBMaxConns)})
+		if err != nil {
+			return nil, err
+		}
+		defer db.Close()
+		if i == 0 {
+			first = db
+			db.Bun.AddQueryHook(recorder)
+		}
+		base, stop, err := serveInProcess(ctx, cfg, db)
+		if err != nil {
+			return nil, err
+		}
+		defer stop()
+		bases = append(bases, base)
+	}
+
+	org, api, err := benchAdmin(ctx, first, bases[0], "Bench api")
+	if err != nil {
+		return nil, err
+	}
+	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
+	tmpl, err := templates.NewService(first.Bun).Create(as, templates.Input{Name: "Bench api", Fields: benchExportFields,
+		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
+	if err != nil {
+		return nil, fmt.Errorf("create the template: %w", err)
+	}
+	if _, err := first.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, o.records); err != nil {
+		return nil, fmt.Errorf("write the records: %w", err)
+	}
+	if _, err := first.Pool.Exec(ctx, `VACUUM (ANALYZE) card_records`); err != nil {
+		return nil, fmt.Errorf("vacuum: %w", err)
+	}
+	body, err := json.Marshal(map[string]any{"query": apiBenchQuery, "variables": map[string]any{"t": tmpl.ID}})
+	if err != nil {
+		return nil, err
+	}
+
+	// One request, checked in full and with its SQL recorded.
+	var page struct {
+		Records struct {
+			Edges []struct {
+				Node struct {
+					Template struct{ ID string } `json:"template"`
+				} `json:"node"`
+			} `json:"edges"`
+		} `json:"records"`
+	}
+	recorder.on.Store(true)
+	err = api.do(ctx, apiBenchQuery, map[string]any{"t": tmpl.ID}, &page)
+	recorder.on.Store(false)
+	if err != nil {
+		return nil, fmt.Errorf("the page query: %w", err)
+	}
+	if want := min(50, o.records); len(page.Records.Edges) != want || page.Records.Edges[0].Node.Template.ID != tmpl.ID.String() {
+		return nil, fmt.Errorf("the page query returned %d records (want %d) or the wrong template", len(page.Records.Edges), want)
+	}
+	res := &apiBenchResult{Clients: o.clients, Seconds: o.duration.Seconds(), Replicas: o.replicas, Statements: recorder.seen}
+	if len(res.Statements) == 0 {
+		return nil, errors.New("the page query ran no SQL through bun: nothing to replay")
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients, DialContext: (&net.Dialer{}).DialContext}}
+	defer client.CloseIdleConnections()
+	graphqlOnce := func(ctx context.Context, worker, i int) error {
+		base := bases[(worker+i)%len(bases)]
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql", bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+api.token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		data, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || bytes.Contains(data, []byte(`"errors"`)) {
+			return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data)
+		}
+		return nil
+	}
+	// The raw side: its own pool of the server's size, every statement of
+	// the request in turn, every row read (undecoded: the limit).
+	poolCfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, err
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	rawOnce := func(ctx context.Context, _, _ int) error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		for _, q := range res.Statements {
+			rows, err := conn.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				_ = rows.RawValues()
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	warm := min(time.Second, o.duration)
+	for _, side := range []struct {
+		name string
+		fn   func(context.Context, int, int) error
+		out  *apiThroughput
+	}{{"raw pgx", rawOnce, &res.Raw}, {"GraphQL", graphqlOnce, &res.GraphQL}} {
+		logf("api: %s, %d clients, %s (after a %s warm-up)", side.name, o.clients, o.duration, warm)
+		if _, err := hammer(ctx, o.clients, warm, side.fn); err != nil {
+			return nil, fmt.Errorf("%s warm-up: %w", side.name, err)
+		}
+		t, err := hammer(ctx, o.clients, o.duration, side.fn)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", side.name, err)
+		}
+		*side.out = t
+	}
+	res.Ratio = res.GraphQL.PerSecond / res.Raw.PerSecond
+	return res, nil
+}
+
+// hammer runs fn from clients goroutines, back to back, for d; any error
+// stops the run.
+func hammer(ctx context.Context, clients int, d time.Duration, fn func(ctx context.Context, worker, i int) error) (apiThroughput, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	lat := make([][]time.Duration, clients)
+	errs := make([]error, clients)
+	deadline := time.Now().Add(d)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range clients {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(deadline); i++ {
+				t0 := time.Now()
+				if err := fn(ctx, w, i); err != nil {
+					if ctx.Err() == nil {
+						errs[w] = err
+						cancel()
+					}
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return apiThroughput{}, err
+	}
+	all := slices.Concat(lat...)
+	if len(all) == 0 {
+		return apiThroughput{}, errors.New("no request finished")
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		return float64(all[min(len(all)-1, int(p*float64(len(all))))].Nanoseconds()) / 1e6
+	}
+	return apiThroughput{Requests: len(all), PerSecond: float64(len(all)) / elapsed.Seconds(), P50ms: pct(0.50), P99ms: pct(0.99)}, nil
+}
+
+// serveInProcess runs a Lintel server (app and HTTP) on db, on a free
+// local port; stop ends both.
+func serveInProcess(ctx context.Context, cfg *config.Config, db *store.DB) (base string, stop func(), err error) {
+	a, err := newApp(ctx, cfg, db, quietLogger())
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		a.stop()
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), func() { _ = srv.Close(); a.stop() }, nil
+}
+
+// benchAdmin makes an organisation named prefix + the time, with an
+// administrator logged in through the API at base.
+func benchAdmin(ctx context.Context, db *store.DB, base, prefix string) (uuid.UUID, *apiClient, error) {
+	authSvc := auth.NewService(db.Bun, nil, auth.DefaultConfig())
+	org, err := authSvc.CreateOrganisation(ctx, prefix+" "+time.Now().UTC().Format("2006-01-02 15:04:05.000"))
+	if err != nil {
+		return uuid.Nil, nil, err
+	}
+	email := "bench-" + strings.ReplaceAll(uuid.NewString()[:13], "-", "") + "@bench.example"
+	password := auth.RandomPassword()
+	if _, err := authSvc.CreateOperator(ctx, auth.NewOperator{OrgID: org, Email: email, Name: "lintel bench", Role: caller.RoleAdmin, Password: password}); err != nil {
+		return uuid.Nil, nil, err
+	}
+	api, err := newAPIClient(base, "")
+	if err != nil {
+		return uuid.Nil, nil, err
+	}
+	if api.token, err = api.login(ctx, email, password); err != nil {
+		return uuid.Nil, nil, err
+	}
+	return org, api, nil
+}
