@@ -131,23 +131,23 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 // away) and reconnects, through the load balancer, to another replica.
 type Websockets struct {
 	mu      sync.Mutex
-	closing chan struct{} // closed by CloseAll
+	closing context.Context // cancelled by CloseAll
+	close   context.CancelFunc
 	open    sync.WaitGroup
 }
 
 // NewWebsockets returns a tracker to pass in Options.
-func NewWebsockets() *Websockets { return &Websockets{closing: make(chan struct{})} }
+func NewWebsockets() *Websockets {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Websockets{closing: ctx, close: cancel}
+}
 
 // CloseAll closes every open subscription connection, and any accepted
 // from now on, with 1001, and waits until their handlers have finished
 // (the close handshake done) or ctx ends.
 func (w *Websockets) CloseAll(ctx context.Context) error {
 	w.mu.Lock()
-	select {
-	case <-w.closing:
-	default:
-		close(w.closing)
-	}
+	w.close()
 	w.mu.Unlock()
 	done := make(chan struct{})
 	go func() { w.open.Wait(); close(done) }()
@@ -174,28 +174,25 @@ func (t trackedWebsockets) Accept(w http.ResponseWriter, r *http.Request, option
 		return nil, err
 	}
 	t.ws.mu.Lock()
-	select {
-	case <-t.ws.closing:
+	if t.ws.closing.Err() != nil {
 		t.ws.mu.Unlock()
 		_ = conn.WriteClose(closeGoingAway, "server shutting down")
 		return conn, nil
-	default:
 	}
-	// Added under the lock, before closing can be closed: CloseAll's Wait
-	// never races an Add.
+	// Added under the lock, before closing can be cancelled: CloseAll's
+	// Wait never races an Add.
 	t.ws.open.Add(1)
 	t.ws.mu.Unlock()
-	go func() {
-		defer t.ws.open.Done()
-		select {
-		case <-t.ws.closing:
-			// gqlgen's reader sees the close, ends the subscriptions and
-			// returns from the handler, which cancels r's context.
-			_ = conn.WriteClose(closeGoingAway, "server shutting down")
-			<-r.Context().Done()
-		case <-r.Context().Done(): // the connection ended by itself
-		}
-	}()
+	// Callbacks, not a goroutine per connection: a replica holds tens of
+	// thousands of subscriptions. At shutdown gqlgen's reader sees the
+	// close, ends the subscriptions and returns from the handler, which
+	// cancels r's context; that, or the connection ending by itself, is
+	// when it stops counting as open.
+	stopClosing := context.AfterFunc(t.ws.closing, func() { _ = conn.WriteClose(closeGoingAway, "server shutting down") })
+	context.AfterFunc(r.Context(), func() {
+		stopClosing()
+		t.ws.open.Done()
+	})
 	return conn, nil
 }
 
