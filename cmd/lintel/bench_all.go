@@ -337,7 +337,7 @@ func runBenchAll(ctx context.Context, o benchAllOpts, dbURL, dataDir string, get
 			}
 			ms := func(d *time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 			dec, rev, sync := b.rows[benchGwDecision], b.rows[benchGwRevocation], b.rows[benchGwSync]
-			add(targeted(fmt.Sprintf("gateway: decision p99 (%s cards)", count(o.GatewayCards)), ms(dec.p99), "ms", "< 1 ms", *dec.p99 < time.Millisecond))
+			add(targeted(fmt.Sprintf("gateway: decision p99 (%s cards)", count(o.GatewayCards)), ms(dec.p99)*1000, "µs", "< 1 ms", *dec.p99 < time.Millisecond))
 			add(targeted("gateway: revocation → door denied, p99", ms(rev.p99), "ms", "< 1 s", *rev.p99 < time.Second))
 			add(benchAllRow{Scenario: fmt.Sprintf("gateway: full sync of %s records", count(o.GatewaySync)), Figure: float64(o.GatewaySync) / sync.seconds, Unit: "records/s"})
 			for _, name := range []string{benchGwOSDP, benchGwEM4100} {
