@@ -129,15 +129,8 @@ func benchCmd(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	dbURL := fs.String("database-url", getenv("DATABASE_URL"), "")
 	dataDir := fs.String("data-dir", "", "")
 	asJSON := fs.Bool("json", false, "")
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, benchUsage)
-			return nil
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%v (see lintel bench import -h)", err)}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseBenchFlags(fs, args[1:], stderr, benchUsage); help || err != nil {
+		return err
 	}
 	if *rows < 8 {
 		return &exitError{code: 2, err: errors.New("--rows must be at least 8")}
@@ -163,6 +156,22 @@ func runImportBench(ctx context.Context, rows int, dbURL, dataDir string, getenv
 		return nil, err
 	}
 	return b.report, nil
+}
+
+// parseBenchFlags parses a bench command's flags; on -h it prints usage to
+// w and reports help. Stray arguments are a usage error.
+func parseBenchFlags(fs *flag.FlagSet, args []string, w io.Writer, usage string) (help bool, err error) {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(w, usage)
+			return true, nil
+		}
+		return false, &exitError{code: 2, err: fmt.Errorf("%v (see %s -h)", err, fs.Name())}
+	}
+	if fs.NArg() > 0 {
+		return false, &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return false, nil
 }
 
 // bench is one run of `lintel bench import`.

@@ -146,15 +146,8 @@ func benchAll(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	jsonOut := fs.String("json", "", "")
 	cpuProfile := fs.String("cpu-profile", "", "")
 	smoke := fs.Bool("smoke", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, benchAllUsage)
-			return nil
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%v (see lintel bench all -h)", err)}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseBenchFlags(fs, args, stdout, benchAllUsage); help || err != nil {
+		return err
 	}
 	if *smoke {
 		set := map[string]bool{}

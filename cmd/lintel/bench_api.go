@@ -28,7 +28,6 @@ import (
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/config"
 	"github.com/lintel/lintel/internal/store"
-	"github.com/lintel/lintel/internal/templates"
 )
 
 // apiBenchQuery is the page a console asks for: 50 records, each with its
@@ -121,17 +120,9 @@ func runAPIBench(ctx context.Context, o apiBenchOpts, dbURL string, getenv func(
 	if err != nil {
 		return nil, err
 	}
-	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
-	tmpl, err := templates.NewService(first.Bun).Create(as, templates.Input{Name: "Bench api", Fields: benchExportFields,
-		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
+	_, tmpl, err := benchFilledTemplate(ctx, first, org, "Bench api", o.records)
 	if err != nil {
-		return nil, fmt.Errorf("create the template: %w", err)
-	}
-	if _, err := first.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, o.records); err != nil {
-		return nil, fmt.Errorf("write the records: %w", err)
-	}
-	if _, err := first.Pool.Exec(ctx, `VACUUM (ANALYZE) card_records`); err != nil {
-		return nil, fmt.Errorf("vacuum: %w", err)
+		return nil, err
 	}
 	body, err := json.Marshal(map[string]any{"query": apiBenchQuery, "variables": map[string]any{"t": tmpl.ID}})
 	if err != nil {

@@ -66,15 +66,8 @@ func benchCredentials(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.SetOutput(io.Discard)
 	n := fs.Int("n", 2000, "")
 	symbology := fs.String("symbology", barcodes.QR, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, benchCredentialsUsage)
-			return nil
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%v (see lintel bench credentials -h)", err)}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseBenchFlags(fs, args, stdout, benchCredentialsUsage); help || err != nil {
+		return err
 	}
 	if *n < 1 {
 		return &exitError{code: 2, err: errors.New("--n must be at least 1")}

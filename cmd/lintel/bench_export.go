@@ -20,6 +20,7 @@ import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/exports"
+	"github.com/lintel/lintel/internal/store"
 	"github.com/lintel/lintel/internal/templates"
 )
 
@@ -96,15 +97,8 @@ func benchExport(ctx context.Context, args []string, stdout io.Writer, getenv fu
 	rows := fs.Int("rows", 1_000_000, "")
 	dbURL := fs.String("database-url", getenv("DATABASE_URL"), "")
 	dataDir := fs.String("data-dir", "", "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, benchExportUsage)
-			return nil
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%v (see lintel bench export -h)", err)}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseBenchFlags(fs, args, stdout, benchExportUsage); help || err != nil {
+		return err
 	}
 	if *rows < 1 {
 		return &exitError{code: 2, err: errors.New("--rows must be at least 1")}
@@ -165,20 +159,11 @@ func runExportBench(ctx context.Context, rows int, dbURL, dataDir string, getenv
 	if err != nil {
 		return nil, err
 	}
-	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
-	tmpl, err := templates.NewService(db.Bun).Create(as, templates.Input{Name: "Bench export", Fields: benchExportFields,
-		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
-	if err != nil {
-		return nil, fmt.Errorf("create the template: %w", err)
-	}
 	logf("writing %d records", rows)
 	start := time.Now()
-	if _, err := db.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, rows); err != nil {
-		return nil, fmt.Errorf("write the records: %w", err)
-	}
-	// The steady state: hint bits set, statistics as autovacuum keeps them.
-	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) card_records`); err != nil {
-		return nil, fmt.Errorf("vacuum: %w", err)
+	as, tmpl, err := benchFilledTemplate(ctx, db.DB, org, "Bench export", rows)
+	if err != nil {
+		return nil, err
 	}
 	logf("records written in %.1fs", time.Since(start).Seconds())
 
@@ -282,6 +267,26 @@ func printExportBench(w io.Writer, r *exportBenchReport) {
 	if r.organisation != "" {
 		fmt.Fprintf(w, "note: the records are left in organisation %q\n", r.organisation)
 	}
+}
+
+// benchFilledTemplate makes a template with benchExportFields in org and
+// n records in it, written the way one large import writes them, and
+// returns it with a context acting as the organisation's administrator.
+func benchFilledTemplate(ctx context.Context, db *store.DB, org uuid.UUID, name string, n int) (context.Context, *templates.Template, error) {
+	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
+	tmpl, err := templates.NewService(db.Bun).Create(as, templates.Input{Name: name, Fields: benchExportFields,
+		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
+	if err != nil {
+		return nil, nil, fmt.Errorf("create the template: %w", err)
+	}
+	if _, err := db.Pool.Exec(ctx, benchExportRecordsSQL, org, tmpl.ID, n); err != nil {
+		return nil, nil, fmt.Errorf("write the records: %w", err)
+	}
+	// The steady state: hint bits set, statistics as autovacuum keeps them.
+	if _, err := db.Pool.Exec(ctx, `VACUUM (ANALYZE) card_records`); err != nil {
+		return nil, nil, fmt.Errorf("vacuum: %w", err)
+	}
+	return as, tmpl, nil
 }
 
 // countingWriter discards what it is given and counts it.

@@ -104,15 +104,8 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer, 
 	fs.IntVar(&o.revocations, "revocations", 20, "")
 	dbURL := fs.String("database-url", getenv("DATABASE_URL"), "")
 	dataDir := fs.String("data-dir", "", "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stdout, benchGatewayUsage)
-			return nil
-		}
-		return &exitError{code: 2, err: fmt.Errorf("%v (see lintel bench gateway -h)", err)}
-	}
-	if fs.NArg() > 0 {
-		return &exitError{code: 2, err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if help, err := parseBenchFlags(fs, args, stdout, benchGatewayUsage); help || err != nil {
+		return err
 	}
 	switch {
 	case o.cards < 1:
