@@ -11,6 +11,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/lintel/lintel/graph/model"
 	"github.com/lintel/lintel/internal/apperr"
+	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/imports"
 )
 
@@ -121,6 +122,15 @@ func randomAccess(up graphql.Upload) (io.ReaderAt, int64, func(), error) {
 		return nil, 0, nil, apperr.New(apperr.Invalid, "zip: upload could not be read: %v", err)
 	}
 	return f, n, done, nil
+}
+
+// importProgressOf is an import progress event as importProgress sends it.
+func importProgressOf(ev *events.Event) (p *imports.Progress, ok, last bool) {
+	v, err := ev.Decoded(decodeImportProgress)
+	if err != nil {
+		return nil, false, false
+	}
+	return v.(*imports.Progress), true, false
 }
 
 // decodeImportProgress decodes a progress event's data for

@@ -20,6 +20,7 @@ import (
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/credentials"
+	"github.com/lintel/lintel/internal/events"
 	"github.com/lintel/lintel/internal/exports"
 	"github.com/lintel/lintel/internal/gateways"
 	"github.com/lintel/lintel/internal/imports"
@@ -824,19 +825,10 @@ func (r *subscriptionResolver) RecordChanged(ctx context.Context, templateID str
 	if _, err := r.TemplateService.Get(ctx, tid); err != nil {
 		return nil, err
 	}
-	in := r.Events.Subscribe(ctx, p.OrgID, records.TopicFor(tid))
-	out := make(chan *model.RecordChange, 1)
-	go func() {
-		defer close(out)
-		for ev := range in {
-			select {
-			case out <- &model.RecordChange{Kind: model.RecordChangeKind(ev.Kind), RecordID: ev.ID}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	feed := events.NewFeed(ctx, r.Events, p.OrgID, records.TopicFor(tid), func(ev *events.Event) (*model.RecordChange, bool, bool) {
+		return &model.RecordChange{Kind: model.RecordChangeKind(ev.Kind), RecordID: ev.ID}, true, false
+	})
+	return feed.Start(), nil
 }
 
 // ImportProgress is the resolver for the importProgress field.
@@ -850,29 +842,13 @@ func (r *subscriptionResolver) ImportProgress(ctx context.Context, id string) (<
 		return nil, err
 	}
 	// Subscribe before reading the current state so no event falls between.
-	in := r.Events.Subscribe(ctx, imp.OrgID, imports.TopicFor(iid))
+	feed := events.NewFeed(ctx, r.Events, imp.OrgID, imports.TopicFor(iid), importProgressOf)
 	imp, err = r.ImportService.Get(ctx, iid)
 	if err != nil {
 		return nil, err
 	}
-	out := make(chan *imports.Progress, 1)
 	current := imports.ProgressOf(imp)
-	out <- &current
-	go func() {
-		defer close(out)
-		for ev := range in {
-			v, err := ev.Decoded(decodeImportProgress)
-			if err != nil {
-				continue
-			}
-			select {
-			case out <- v.(*imports.Progress):
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return out, nil
+	return feed.StartWith(&current, false), nil
 }
 
 // ExportProgress is the resolver for the exportProgress field.

@@ -93,13 +93,13 @@ func Notify(ctx context.Context, db bun.IDB, ev Event) error {
 // one per subscription, tens of thousands of them.
 const subscriberBuffer = 256
 
+// subscriber is one subscription: deliver hands it an event without
+// blocking (false: its buffer is full), end closes it.
 type subscriber struct {
-	org  uuid.UUID
-	ch   chan *Event
-	once sync.Once
+	org     uuid.UUID
+	deliver func(*Event) bool
+	end     func()
 }
-
-func (s *subscriber) close() { s.once.Do(func() { close(s.ch) }) }
 
 // Broker listens for events and delivers them to this process's
 // subscribers.
@@ -186,12 +186,10 @@ func (b *Broker) Publish(e Event) {
 		if s.org != ev.Org {
 			continue
 		}
-		select {
-		case s.ch <- ev:
-		default:
+		if !s.deliver(ev) {
 			b.dropped.Add(1)
 			delete(b.topics[ev.Topic], s)
-			s.close()
+			s.end()
 		}
 	}
 }
@@ -199,7 +197,25 @@ func (b *Broker) Publish(e Event) {
 // Subscribe returns a channel of the events of topic in organisation org.
 // The channel is closed when ctx ends or when the subscriber falls behind.
 func (b *Broker) Subscribe(ctx context.Context, org uuid.UUID, topic string) <-chan *Event {
-	s := &subscriber{org: org, ch: make(chan *Event, subscriberBuffer)}
+	ch := make(chan *Event, subscriberBuffer)
+	var once sync.Once
+	b.add(ctx, topic, &subscriber{
+		org: org,
+		deliver: func(ev *Event) bool {
+			select {
+			case ch <- ev:
+				return true
+			default:
+				return false
+			}
+		},
+		end: func() { once.Do(func() { close(ch) }) },
+	})
+	return ch
+}
+
+// add registers s until ctx ends.
+func (b *Broker) add(ctx context.Context, topic string, s *subscriber) {
 	b.mu.Lock()
 	if b.topics[topic] == nil {
 		b.topics[topic] = map[*subscriber]struct{}{}
@@ -213,9 +229,118 @@ func (b *Broker) Subscribe(ctx context.Context, org uuid.UUID, topic string) <-c
 			delete(b.topics, topic)
 		}
 		b.mu.Unlock()
-		s.close()
+		s.end()
 	})
-	return s.ch
+}
+
+// Feed is a subscription whose events are converted, by the publisher, to
+// the values a subscriber wants and sent straight to its channel: no
+// goroutine per subscription sits between the broker and the consumer (a
+// server holds tens of thousands of subscriptions). Its channel starts
+// with a first value — the current state, read after subscribing so that
+// no change falls in between — and the events that arrived meanwhile.
+type Feed[T any] struct {
+	ch      chan T
+	convert func(*Event) (v T, ok, last bool)
+	cancel  context.CancelFunc
+
+	mu          sync.Mutex
+	started     bool
+	closed      bool
+	pending     []T
+	pendingLast bool // nothing comes after pending: a last value, or the broker ended the feed
+}
+
+// NewFeed subscribes to topic in org until ctx ends. convert turns an
+// event into a value (ok false skips the event; last true ends the feed
+// after the value); it runs on the broker's goroutine and must not block.
+// Call Start or StartWith once to get the channel.
+func NewFeed[T any](ctx context.Context, b *Broker, org uuid.UUID, topic string, convert func(*Event) (v T, ok, last bool)) *Feed[T] {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &Feed[T]{ch: make(chan T, subscriberBuffer+1), convert: convert, cancel: cancel}
+	b.add(ctx, topic, &subscriber{org: org, deliver: f.deliver, end: f.end})
+	return f
+}
+
+// Start sends what arrived since NewFeed and returns the channel. It is
+// closed when the feed ends: its context, a last value, or falling behind
+// (a consumer that leaves the buffer full when an event comes).
+func (f *Feed[T]) Start() <-chan T { return f.start(nil, false) }
+
+// StartWith is Start with first sent before anything else; last ends the
+// feed after first.
+func (f *Feed[T]) StartWith(first T, last bool) <-chan T { return f.start(&first, last) }
+
+func (f *Feed[T]) start(first *T, last bool) <-chan T {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		if first != nil {
+			f.ch <- *first // the channel is empty and holds one more than pending can
+		}
+		for _, v := range f.pending {
+			f.ch <- v
+		}
+		f.pending, f.started = nil, true
+		if last || f.pendingLast {
+			f.finish()
+		}
+	}
+	return f.ch
+}
+
+func (f *Feed[T]) deliver(ev *Event) bool {
+	v, ok, last := f.convert(ev)
+	if !ok {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed, f.pendingLast:
+		return true // ended: the broker drops it soon
+	case !f.started:
+		if len(f.pending) == subscriberBuffer {
+			return false
+		}
+		f.pending = append(f.pending, v)
+		f.pendingLast = last
+		return true
+	default:
+		select {
+		case f.ch <- v:
+		default:
+			return false
+		}
+	}
+	if last {
+		f.finish()
+	}
+	return true
+}
+
+// finish closes the channel after a last value and unsubscribes; f.mu is
+// held.
+func (f *Feed[T]) finish() {
+	f.closed = true
+	close(f.ch)
+	f.cancel()
+}
+
+// end is the broker ending the feed (its context, or falling behind).
+// Before Start the channel stays open, so that Start still hands over the
+// first value and what was kept, then closes it.
+func (f *Feed[T]) end() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.closed:
+	case !f.started:
+		f.pendingLast = true
+	default:
+		f.closed = true
+		close(f.ch)
+	}
 }
 
 // Subscribers counts this process's current subscribers (for metrics).

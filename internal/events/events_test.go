@@ -192,3 +192,64 @@ func TestAnEventIsDecodedOnceForAllItsSubscribers(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 7, v)
 }
+
+func TestAFeedStartsWithTheCurrentStateThenWhatHappenedMeanwhileInOrder(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	id := func(ev *events.Event) (string, bool, bool) { return ev.ID, ev.Kind != "SKIP", ev.Kind == "LAST" }
+	feed := events.NewFeed(t.Context(), b, org, "t", id)
+	// Published after subscribing, before the current state is read.
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "1"})
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "x", Kind: "SKIP"})
+	b.Publish(events.Event{Org: uuid.New(), Topic: "t", ID: "other org"})
+	ch := feed.StartWith("current", false)
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "2"})
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "3", Kind: "LAST"})
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "after the end"})
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "another last", Kind: "LAST"})
+	var got []string
+	for v := range ch {
+		got = append(got, v)
+	}
+	require.Equal(t, []string{"current", "1", "2", "3"}, got, "the channel closes after the last value")
+	require.Eventually(t, func() bool { return b.Subscribers() == 0 }, 3*time.Second, 10*time.Millisecond, "a finished feed unsubscribes")
+	require.Zero(t, b.Dropped())
+}
+
+func TestAFeedEndsWithItsContextOrWhenItsConsumerFallsBehind(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	id := func(ev *events.Event) (string, bool, bool) { return ev.ID, true, false }
+
+	ctx, cancel := context.WithCancel(t.Context())
+	ended := events.NewFeed(ctx, b, org, "t", id).Start()
+	cancel()
+	_, open := <-ended
+	require.False(t, open, "the context's end closes the channel")
+
+	slow := events.NewFeed(t.Context(), b, org, "t", id).Start()
+	for i := range 300 {
+		b.Publish(events.Event{Org: org, Topic: "t", ID: fmt.Sprint(i)})
+	}
+	n := 0
+	for v := range slow {
+		require.Equal(t, fmt.Sprint(n), v, "in order")
+		n++
+	}
+	require.Equal(t, 257, n, "a consumer that never read was cut off once its buffer was full")
+	require.Equal(t, int64(1), b.Dropped())
+
+	// Before Start, a feed keeps up to the same number of events.
+	early := events.NewFeed(t.Context(), b, org, "u", id)
+	for i := range 300 {
+		b.Publish(events.Event{Org: org, Topic: "u", ID: fmt.Sprint(i)})
+	}
+	n = 0
+	for range early.StartWith("current", false) {
+		n++
+	}
+	require.Equal(t, 1+256, n, "the current state and the 256 events it could hold")
+	require.Equal(t, int64(2), b.Dropped())
+}
