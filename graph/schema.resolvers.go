@@ -828,6 +828,7 @@ func (r *subscriptionResolver) RecordChanged(ctx context.Context, templateID str
 	feed := events.NewFeed(ctx, r.Events, p.OrgID, records.TopicFor(tid), func(ev *events.Event) (*model.RecordChange, bool, bool) {
 		return &model.RecordChange{Kind: model.RecordChangeKind(ev.Kind), RecordID: ev.ID}, true, false
 	})
+	driveFeed(ctx, feed)
 	return feed.Start(), nil
 }
 
@@ -848,6 +849,7 @@ func (r *subscriptionResolver) ImportProgress(ctx context.Context, id string) (<
 		return nil, err
 	}
 	current := imports.ProgressOf(imp)
+	driveFeed(ctx, feed)
 	return feed.StartWith(&current, false), nil
 }
 

@@ -13,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"syscall"
-	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/handler"
@@ -89,18 +87,19 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	}
 	exportComplexity(&cfg)
 	srv := handler.New(NewExecutableSchema(cfg))
-	var wsImpl transport.WebsocketImplementation = transport.CoderWebsocketImplementation{AcceptOptions: websocket.AcceptOptions{OriginPatterns: opts.AllowedOrigins}}
-	if opts.Websockets != nil {
-		wsImpl = trackedWebsockets{wsImpl, opts.Websockets}
+	conns := opts.Websockets
+	if conns == nil {
+		conns = NewWebsockets()
 	}
-	srv.AddTransport(transport.Websocket{
-		Implementation: wsImpl,
-		InitFunc:       websocketInit(verifierFor(signer, opts.GatewayAuth)),
-		InitTimeout:    10 * time.Second,
-		// graphql-transport-ws ping/pong: a client that stops answering is
-		// dropped after two intervals.
-		PingPongInterval: 15 * time.Second,
-		PayloadReadLimit: &opts.MaxBodyBytes,
+	srv.AddTransport(&wsTransport{
+		accept:      websocket.AcceptOptions{Subprotocols: []string{wsSubprotocol}, OriginPatterns: opts.AllowedOrigins},
+		init:        websocketInit(verifierFor(signer, opts.GatewayAuth)),
+		initTimeout: wsDefaultInitTimeout,
+		// A client that answers no ping (nor says anything else) for two
+		// intervals is dropped.
+		pingInterval: wsDefaultPingInterval,
+		readLimit:    opts.MaxBodyBytes,
+		conns:        conns,
 	})
 	srv.AddTransport(transport.GET{UseGrapQLResponseJsonByDefault: true})
 	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})
@@ -122,78 +121,6 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 		return next(withLoaders(ctx, r))
 	})
 	return authenticate(verifierFor(signer, opts.GatewayAuth), limitBody(opts, srv))
-}
-
-// Websockets closes a shutting-down server's subscription connections
-// cleanly. http.Server.Shutdown neither closes nor waits for hijacked
-// connections, so without it a subscriber would only see its socket drop
-// (1006) when the process exits; with it, the subscriber gets 1001 (going
-// away) and reconnects, through the load balancer, to another replica.
-type Websockets struct {
-	mu      sync.Mutex
-	closing context.Context // cancelled by CloseAll
-	close   context.CancelFunc
-	open    sync.WaitGroup
-}
-
-// NewWebsockets returns a tracker to pass in Options.
-func NewWebsockets() *Websockets {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Websockets{closing: ctx, close: cancel}
-}
-
-// CloseAll closes every open subscription connection, and any accepted
-// from now on, with 1001, and waits until their handlers have finished
-// (the close handshake done) or ctx ends.
-func (w *Websockets) CloseAll(ctx context.Context) error {
-	w.mu.Lock()
-	w.close()
-	w.mu.Unlock()
-	done := make(chan struct{})
-	go func() { w.open.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-const closeGoingAway = int(websocket.StatusGoingAway)
-
-// trackedWebsockets accepts connections like the wrapped implementation
-// and closes them when CloseAll is called.
-type trackedWebsockets struct {
-	transport.WebsocketImplementation
-	ws *Websockets
-}
-
-func (t trackedWebsockets) Accept(w http.ResponseWriter, r *http.Request, options transport.WebsocketAcceptOptions) (transport.WebsocketConn, error) {
-	conn, err := t.WebsocketImplementation.Accept(w, r, options)
-	if err != nil {
-		return nil, err
-	}
-	t.ws.mu.Lock()
-	if t.ws.closing.Err() != nil {
-		t.ws.mu.Unlock()
-		_ = conn.WriteClose(closeGoingAway, "server shutting down")
-		return conn, nil
-	}
-	// Added under the lock, before closing can be cancelled: CloseAll's
-	// Wait never races an Add.
-	t.ws.open.Add(1)
-	t.ws.mu.Unlock()
-	// Callbacks, not a goroutine per connection: a replica holds tens of
-	// thousands of subscriptions. At shutdown gqlgen's reader sees the
-	// close, ends the subscriptions and returns from the handler, which
-	// cancels r's context; that, or the connection ending by itself, is
-	// when it stops counting as open.
-	stopClosing := context.AfterFunc(t.ws.closing, func() { _ = conn.WriteClose(closeGoingAway, "server shutting down") })
-	context.AfterFunc(r.Context(), func() {
-		stopClosing()
-		t.ws.open.Done()
-	})
-	return conn, nil
 }
 
 // limitBody caps request bodies (gqlgen reads them without a limit) and
@@ -262,28 +189,6 @@ func authenticate(verify tokenVerifier, next http.Handler) http.Handler {
 // (such as photo downloads) that need the same caller.
 func Authenticator(signer *auth.Signer) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler { return authenticate(verifierFor(signer, nil), next) }
-}
-
-// closeForbidden is the graphql-transport-ws close code for a refused
-// connection_init.
-const closeForbidden = 4403
-
-func websocketInit(verify tokenVerifier) transport.WebsocketInitFunc {
-	return func(ctx context.Context, payload transport.InitPayload) (context.Context, *transport.InitPayload, error) {
-		token := payload.Authorization()
-		if token == "" {
-			token = payload.GetString("token")
-		}
-		token = strings.TrimSpace(strings.TrimPrefix(token, "Bearer "))
-		if token == "" {
-			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, errors.New("connection_init must carry an Authorization access token")
-		}
-		p, err := verify(ctx, token)
-		if err != nil {
-			return transport.WithWebsocketCloseCode(ctx, closeForbidden), nil, err
-		}
-		return caller.WithPrincipal(ctx, p), nil, nil
-	}
 }
 
 // hasRole implements the @hasRole directive.

@@ -243,6 +243,7 @@ type Feed[T any] struct {
 	ch      chan T
 	convert func(*Event) (v T, ok, last bool)
 	cancel  context.CancelFunc
+	notify  func() // see Notify
 
 	mu          sync.Mutex
 	started     bool
@@ -262,6 +263,18 @@ func NewFeed[T any](ctx context.Context, b *Broker, org uuid.UUID, topic string,
 	return f
 }
 
+// Notify makes the feed call fn after each value it puts in the channel
+// and after closing it, so that a consumer can read exactly when there is
+// something to read instead of parking a goroutine on the channel. fn must
+// not block. Call it before Start.
+func (f *Feed[T]) Notify(fn func()) { f.notify = fn }
+
+func (f *Feed[T]) notified() {
+	if f.notify != nil {
+		f.notify()
+	}
+}
+
 // Start sends what arrived since NewFeed and returns the channel. It is
 // closed when the feed ends: its context, a last value, or falling behind
 // (a consumer that leaves the buffer full when an event comes).
@@ -277,9 +290,11 @@ func (f *Feed[T]) start(first *T, last bool) <-chan T {
 	if !f.closed {
 		if first != nil {
 			f.ch <- *first // the channel is empty and holds one more than pending can
+			f.notified()
 		}
 		for _, v := range f.pending {
 			f.ch <- v
+			f.notified()
 		}
 		f.pending, f.started = nil, true
 		if last || f.pendingLast {
@@ -309,6 +324,7 @@ func (f *Feed[T]) deliver(ev *Event) bool {
 	default:
 		select {
 		case f.ch <- v:
+			f.notified()
 		default:
 			return false
 		}
@@ -324,6 +340,7 @@ func (f *Feed[T]) deliver(ev *Event) bool {
 func (f *Feed[T]) finish() {
 	f.closed = true
 	close(f.ch)
+	f.notified()
 	f.cancel()
 }
 
@@ -340,6 +357,7 @@ func (f *Feed[T]) end() {
 	default:
 		f.closed = true
 		close(f.ch)
+		f.notified()
 	}
 }
 

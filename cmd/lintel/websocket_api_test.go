@@ -1,0 +1,126 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/stretchr/testify/require"
+
+	"github.com/lintel/lintel/internal/caller"
+)
+
+// TestWebSocketProtocol covers graphql-transport-ws as our transport
+// speaks it: the order of messages, the client's complete, queries over
+// the socket, and the close codes of protocol mistakes.
+func TestWebSocketProtocol(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	acme := s.org("Acme")
+	admin := s.operator(acme, "admin@acme.test", caller.RoleAdmin)
+	tid := admin.createTemplate(staffTemplate)
+
+	dial := func(t *testing.T) *websocket.Conn {
+		conn, _, err := wsDial(t, s.URL, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.CloseNow() })
+		return conn
+	}
+	initialised := func(t *testing.T) *websocket.Conn {
+		conn := dial(t)
+		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + admin.Token}})
+		ack, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "connection_ack", ack["type"])
+		return conn
+	}
+	watch := func(id string) map[string]any {
+		return map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{
+			"query":     `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId } }`,
+			"variables": map[string]any{"t": tid},
+		}}
+	}
+	closedWith := func(t *testing.T, conn *websocket.Conn, code websocket.StatusCode) {
+		t.Helper()
+		msg, err := wsRead(t, conn, 5*time.Second)
+		require.Error(t, err, "expected a close, got %v", msg)
+		require.Equal(t, code, websocket.CloseStatus(err), "err: %v", err)
+	}
+
+	t.Run("two subscriptions on one connection each get the change; after complete, one no longer does", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, watch("a"))
+		wsSend(t, conn, watch("b"))
+		time.Sleep(200 * time.Millisecond) // let both register
+		rid := admin.addRecord(tid, "2001", "two@acme.test", "Two")
+		got := map[string]string{}
+		for range 2 {
+			msg, err := wsRead(t, conn, 5*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "next", msg["type"], "message: %v", msg)
+			got[msg["id"].(string)] = msg["payload"].(map[string]any)["data"].(map[string]any)["recordChanged"].(map[string]any)["recordId"].(string)
+		}
+		require.Equal(t, map[string]string{"a": rid, "b": rid}, got)
+
+		wsSend(t, conn, map[string]any{"id": "a", "type": "complete"})
+		time.Sleep(200 * time.Millisecond)
+		admin.do(`mutation($id: ID!) { suspendRecord(id: $id) { id } }`, vars{"id": rid}).requireOK(t)
+		msg, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "b", msg["id"], "only the subscription still open hears of it: %v", msg)
+		msg, err = wsRead(t, conn, 500*time.Millisecond)
+		require.Error(t, err, "nothing more, not even a complete for a: %v", msg)
+	})
+	t.Run("a query over the socket gets next, then complete", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, map[string]any{"id": "q", "type": "subscribe", "payload": map[string]any{"query": `{ me { email } }`}})
+		msg, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "next", msg["type"])
+		require.Equal(t, "admin@acme.test", msg["payload"].(map[string]any)["data"].(map[string]any)["me"].(map[string]any)["email"])
+		msg, err = wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, map[string]any{"id": "q", "type": "complete"}, msg)
+	})
+	t.Run("an invalid query is an error message with the problem, and the connection stays", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, map[string]any{"id": "bad", "type": "subscribe", "payload": map[string]any{"query": `subscription { noSuchField }`}})
+		msg, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "error", msg["type"], "message: %v", msg)
+		require.Contains(t, msg["payload"].([]any)[0].(map[string]any)["message"], "noSuchField")
+		wsSend(t, conn, map[string]any{"type": "ping"})
+		msg, err = wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "pong", msg["type"])
+	})
+	t.Run("subscribe before connection_init closes with 4401", func(t *testing.T) {
+		conn := dial(t)
+		wsSend(t, conn, watch("a"))
+		closedWith(t, conn, 4401)
+	})
+	t.Run("a second subscription with the same id closes with 4409", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, watch("same"))
+		wsSend(t, conn, watch("same"))
+		closedWith(t, conn, 4409)
+	})
+	t.Run("a second connection_init closes with 4429", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + admin.Token}})
+		closedWith(t, conn, 4429)
+	})
+	t.Run("a message that is not graphql-transport-ws closes with 4400", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, map[string]any{"type": "start", "id": "1"})
+		closedWith(t, conn, 4400)
+	})
+	t.Run("a socket without the subprotocol is refused with 4406", func(t *testing.T) {
+		ctx := t.Context()
+		conn, _, err := websocket.Dial(ctx, "ws"+s.URL[len("http"):]+"/graphql", nil)
+		require.NoError(t, err)
+		defer conn.CloseNow()
+		_, _, err = conn.Read(ctx)
+		require.Equal(t, websocket.StatusCode(4406), websocket.CloseStatus(err), "err: %v", err)
+	})
+}
