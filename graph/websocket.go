@@ -237,7 +237,7 @@ func (c *wsConn) write(b []byte) { _ = c.ws.Write(c.ctx, websocket.MessageText, 
 // close ends the connection with code and reason.
 func (c *wsConn) close(code websocket.StatusCode, reason string) {
 	if len(reason) > wsCloseReasonMaxLength {
-		reason = reason[:wsCloseReasonMaxLength]
+		reason = strings.ToValidUTF8(reason[:wsCloseReasonMaxLength], "")
 	}
 	_ = c.ws.Close(code, reason)
 	c.cancel()

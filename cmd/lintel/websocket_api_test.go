@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -93,6 +94,22 @@ func TestWebSocketProtocol(t *testing.T) {
 		msg, err = wsRead(t, conn, 5*time.Second)
 		require.NoError(t, err)
 		require.Equal(t, "pong", msg["type"])
+	})
+	t.Run("a subscription refused by its resolver is one error, then complete", func(t *testing.T) {
+		conn := initialised(t)
+		wsSend(t, conn, map[string]any{"id": "nf", "type": "subscribe", "payload": map[string]any{
+			"query":     `subscription($t: ID!) { recordChanged(templateId: $t) { kind } }`,
+			"variables": map[string]any{"t": "00000000-0000-0000-0000-000000000001"},
+		}})
+		msg, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "next", msg["type"], "message: %v", msg)
+		require.Contains(t, fmt.Sprint(msg["payload"]), "code:NOT_FOUND")
+		msg, err = wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, map[string]any{"id": "nf", "type": "complete"}, msg)
+		msg, err = wsRead(t, conn, 300*time.Millisecond)
+		require.Error(t, err, "and nothing more: %v", msg)
 	})
 	t.Run("subscribe before connection_init closes with 4401", func(t *testing.T) {
 		conn := dial(t)
