@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/lintel/lintel/internal/credentials"
+	"github.com/lintel/lintel/readers/gateway/internal/binfmt"
 )
 
 // ErrCorrupt is in the chain of Load's error when the file is not a whole,
@@ -117,19 +118,7 @@ func (l *List) Save(path string) (err error) {
 	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
+	return binfmt.SyncDir(dir)
 }
 
 // Load reads a snapshot written by Save. A missing file is an error
@@ -166,8 +155,8 @@ func (s *snapshot) encode(w io.Writer) error {
 	b := make([]byte, 0, 512)
 	b = append(b, snapshotMagic...)
 	b = binary.LittleEndian.AppendUint32(b, snapshotVersion)
-	b = appendString(b, s.cursor)
-	b = appendString(b, s.revCursor)
+	b = binfmt.AppendString(b, s.cursor)
+	b = binfmt.AppendString(b, s.revCursor)
 	if s.syncedAt.IsZero() {
 		b = append(b, 0)
 	} else {
@@ -177,10 +166,10 @@ func (s *snapshot) encode(w io.Writer) error {
 	b = append(b, s.orgID[:]...)
 	b = binary.AppendUvarint(b, uint64(len(s.keys)))
 	for _, k := range s.keys {
-		b = appendString(b, k.Kid)
+		b = binfmt.AppendString(b, k.Kid)
 		b = append(b, k.OrgID[:]...)
-		b = appendString(b, string(k.Key))
-		b = appendBool(b, k.Retired)
+		b = binfmt.AppendString(b, string(k.Key))
+		b = binfmt.AppendBool(b, k.Retired)
 	}
 	b = binary.AppendUvarint(b, uint64(len(s.revoked)))
 	for _, id := range s.revoked {
@@ -191,7 +180,7 @@ func (s *snapshot) encode(w io.Writer) error {
 	for _, r := range s.records {
 		b = append(b, r.id[:]...)
 		b = append(b, r.template[:]...)
-		b = appendString(b, r.card)
+		b = binfmt.AppendString(b, r.card)
 		switch r.status {
 		case StatusActive:
 			b = append(b, statusActive)
@@ -201,7 +190,7 @@ func (s *snapshot) encode(w io.Writer) error {
 			b = append(b, statusArchived)
 		default:
 			b = append(b, statusOther)
-			b = appendString(b, r.status)
+			b = binfmt.AppendString(b, r.status)
 		}
 		b = append(b, r.bounds)
 		if r.bounds&hasFrom != 0 {
@@ -235,18 +224,6 @@ func flushIfFull(w *bufio.Writer, b []byte) []byte {
 	return b[:0]
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
 // decode reads a whole snapshot file. The checksum is checked before
 // anything is parsed, so a damaged file is refused as such.
 func decode(data []byte) (*List, error) {
@@ -270,39 +247,39 @@ func decode(data []byte) (*List, error) {
 	if sum := crc32.Checksum(body, castagnoli); sum != binary.LittleEndian.Uint32(footer[8:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	d := decoder{b: body[headerLen:]}
+	d := binfmt.NewDecoder(body[headerLen:])
 	l := New()
-	l.cursor = d.string()
-	l.revCursor = d.string()
-	if d.bool() {
-		l.syncedAt = time.UnixMicro(d.varint()).UTC()
+	l.cursor = d.String()
+	l.revCursor = d.String()
+	if d.Bool() {
+		l.syncedAt = time.UnixMicro(d.Varint()).UTC()
 	}
-	orgID := d.uuid()
-	nkeys := d.count(1 + 16 + 1 + 1)
+	orgID := d.UUID()
+	nkeys := d.Count(1 + 16 + 1 + 1)
 	keys := make([]credentials.PublicKey, 0, nkeys)
 	for range nkeys {
-		k := credentials.PublicKey{Kid: d.string(), OrgID: d.uuid()}
-		if key := d.string(); key != "" {
+		k := credentials.PublicKey{Kid: d.String(), OrgID: d.UUID()}
+		if key := d.String(); key != "" {
 			k.Key = []byte(key)
 		}
-		k.Retired = d.bool()
+		k.Retired = d.Bool()
 		keys = append(keys, k)
 	}
-	nrev := d.count(16)
+	nrev := d.Count(16)
 	revoked := make([]uuid.UUID, 0, nrev)
 	for range nrev {
-		revoked = append(revoked, d.uuid())
+		revoked = append(revoked, d.UUID())
 	}
-	n := d.count(minEntryLen)
+	n := d.Count(minEntryLen)
 	idx := newIndex(n)
 	sl := newSlab(n)
 	var e Entry
 	for range n {
-		if d.err != nil {
+		if d.Err() != nil {
 			break
 		}
-		e.RecordID, e.TemplateID, e.CardID = d.uuid(), d.uuid(), d.string()
-		switch st := d.byte(); st {
+		e.RecordID, e.TemplateID, e.CardID = d.UUID(), d.UUID(), d.String()
+		switch st := d.Byte(); st {
 		case statusActive:
 			e.Status = StatusActive
 		case statusSuspended:
@@ -310,29 +287,29 @@ func decode(data []byte) (*List, error) {
 		case statusArchived:
 			e.Status = StatusArchived
 		case statusOther:
-			e.Status = d.string()
+			e.Status = d.String()
 		default:
-			d.fail("unknown status code %d", st)
+			d.Fail("unknown status code %d", st)
 		}
 		r := sl.record(&e)
-		r.bounds = d.byte()
+		r.bounds = d.Byte()
 		if r.bounds&^(hasFrom|hasUntil) != 0 {
-			d.fail("unknown validity flags %#x", r.bounds)
+			d.Fail("unknown validity flags %#x", r.bounds)
 		}
 		if r.bounds&hasFrom != 0 {
-			r.from = d.varint()
+			r.from = d.Varint()
 		}
 		if r.bounds&hasUntil != 0 {
-			r.until = d.varint()
+			r.until = d.Varint()
 		}
 		idx.upsert(r)
 	}
-	if d.err == nil && len(d.b) != 0 {
-		d.fail("%d bytes after the last entry", len(d.b))
+	if d.Err() == nil && d.Rest() != 0 {
+		d.Fail("%d bytes after the last entry", d.Rest())
 	}
-	if d.err != nil {
+	if d.Err() != nil {
 		// The checksum matched, so this was written wrongly, not damaged.
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, d.err)
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, d.Err())
 	}
 	l.idx, l.orgID, l.verifier.OrgID = idx, orgID, orgID
 	l.keys = keys
@@ -342,100 +319,4 @@ func decode(data []byte) (*List, error) {
 		l.revoked[id] = struct{}{}
 	}
 	return l, nil
-}
-
-// decoder reads a snapshot body; the first error sticks and zero values
-// follow it.
-type decoder struct {
-	b   []byte
-	err error
-}
-
-func (d *decoder) fail(format string, args ...any) {
-	if d.err == nil {
-		d.err = fmt.Errorf(format, args...)
-	}
-	d.b = nil
-}
-
-func (d *decoder) take(n int) []byte {
-	if d.err != nil {
-		return nil
-	}
-	if n > len(d.b) {
-		d.fail("cut short")
-		return nil
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) byte() byte {
-	if p := d.take(1); p != nil {
-		return p[0]
-	}
-	return 0
-}
-
-func (d *decoder) bool() bool {
-	switch d.byte() {
-	case 0:
-		return false
-	case 1:
-		return true
-	}
-	d.fail("a flag is neither 0 nor 1")
-	return false
-}
-
-func (d *decoder) uuid() (id uuid.UUID) {
-	copy(id[:], d.take(16))
-	return id
-}
-
-func (d *decoder) uvarint() uint64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.fail("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	if d.err != nil {
-		return 0
-	}
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.fail("bad number")
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.fail("a string runs past the end")
-		return ""
-	}
-	return string(d.take(int(n)))
-}
-
-// count reads a number of items of at least minLen bytes each, refusing
-// more than the rest of the body could hold.
-func (d *decoder) count(minLen int) int {
-	n := d.uvarint()
-	if n > uint64(len(d.b)/minLen) {
-		d.fail("%d items cannot fit in %d bytes", n, len(d.b))
-		return 0
-	}
-	return int(n)
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"github.com/google/uuid"
+
+	"github.com/lintel/lintel/readers/gateway/internal/binfmt"
 )
 
 // ErrClosed is returned by a Queue's methods after Close.
@@ -217,7 +219,7 @@ func (q *Queue) createSegment(seq uint64) error {
 	if err != nil {
 		return err
 	}
-	if err := syncDir(q.dir); err != nil {
+	if err := binfmt.SyncDir(q.dir); err != nil {
 		_ = f.Close()
 		return err
 	}
@@ -227,18 +229,6 @@ func (q *Queue) createSegment(seq uint64) error {
 	q.active = f
 	q.segs = append(q.segs, segment{seq: seq})
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // Dropped returns the bytes Open discarded as a torn or damaged tail.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/lintel/lintel/readers/gateway/internal/binfmt"
 )
 
 // Event is one thing that happened at a door.
@@ -45,21 +47,21 @@ func appendRecord(b []byte, ev *Event) ([]byte, error) {
 	b = append(b, make([]byte, recordHeader)...)
 	b = append(b, payloadFormat)
 	b = append(b, ev.ID[:]...)
-	b = appendString(b, ev.ReaderID)
-	b = appendString(b, ev.Door)
+	b = binfmt.AppendString(b, ev.ReaderID)
+	b = binfmt.AppendString(b, ev.Door)
 	b = binary.AppendVarint(b, ev.At.Unix())
 	b = binary.AppendUvarint(b, uint64(ev.At.Nanosecond()))
-	b = appendString(b, ev.Kind)
-	b = appendString(b, ev.CardID)
+	b = binfmt.AppendString(b, ev.Kind)
+	b = binfmt.AppendString(b, ev.CardID)
 	if ev.RecordID != nil {
 		b = append(b, 1)
 		b = append(b, ev.RecordID[:]...)
 	} else {
 		b = append(b, 0)
 	}
-	b = appendString(b, ev.Decision)
-	b = appendString(b, ev.Reason)
-	b = appendString(b, ev.Detail)
+	b = binfmt.AppendString(b, ev.Decision)
+	b = binfmt.AppendString(b, ev.Reason)
+	b = binfmt.AppendString(b, ev.Detail)
 	n := len(b) - start - recordHeader
 	if n > MaxEventSize {
 		return b[:start], fmt.Errorf("eventqueue: the event takes %d bytes, at most %d", n, MaxEventSize)
@@ -71,11 +73,6 @@ func appendRecord(b []byte, ev *Event) ([]byte, error) {
 
 func recordChecksum(length, payload []byte) uint32 {
 	return crc32.Update(crc32.Checksum(length, castagnoli), castagnoli, payload)
-}
-
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
 }
 
 var errTorn = errors.New("torn or damaged record")
@@ -104,83 +101,31 @@ func readRecord(b []byte, ev *Event) (int, error) {
 }
 
 func decodeEvent(p []byte, ev *Event) error {
-	d := decoder{b: p, ok: true}
-	if d.byte() != payloadFormat {
+	d := binfmt.NewDecoder(p)
+	if d.Byte() != payloadFormat {
 		return errTorn
 	}
-	copy(ev.ID[:], d.take(16))
-	ev.ReaderID = d.string()
-	ev.Door = d.string()
-	sec := d.varint()
-	nsec := d.uvarint()
+	ev.ID = d.UUID()
+	ev.ReaderID = d.String()
+	ev.Door = d.String()
+	sec := d.Varint()
+	nsec := d.Uvarint()
 	if nsec >= 1e9 {
-		d.ok = false
+		d.Fail("nanoseconds out of range")
 	}
 	ev.At = time.Unix(sec, int64(nsec)).UTC()
-	ev.Kind = d.string()
-	ev.CardID = d.string()
+	ev.Kind = d.String()
+	ev.CardID = d.String()
 	ev.RecordID = nil
-	switch d.byte() {
-	case 0:
-	case 1:
-		var id uuid.UUID
-		copy(id[:], d.take(16))
+	if d.Bool() {
+		id := d.UUID()
 		ev.RecordID = &id
-	default:
-		d.ok = false
 	}
-	ev.Decision = d.string()
-	ev.Reason = d.string()
-	ev.Detail = d.string()
-	if !d.ok || len(d.b) != 0 {
+	ev.Decision = d.String()
+	ev.Reason = d.String()
+	ev.Detail = d.String()
+	if d.Err() != nil || d.Rest() != 0 {
 		return errTorn
 	}
 	return nil
-}
-
-// decoder reads a payload; once it fails it reads zeros.
-type decoder struct {
-	b  []byte
-	ok bool
-}
-
-func (d *decoder) take(n int) []byte {
-	if n > len(d.b) {
-		d.ok, d.b = false, nil
-		return make([]byte, n)
-	}
-	p := d.b[:n]
-	d.b = d.b[n:]
-	return p
-}
-
-func (d *decoder) byte() byte { return d.take(1)[0] }
-
-func (d *decoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.ok, d.b = false, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.ok, d.b = false, nil
-		return 0
-	}
-	d.b = d.b[n:]
-	return v
-}
-
-func (d *decoder) string() string {
-	n := d.uvarint()
-	if n > uint64(len(d.b)) {
-		d.ok, d.b = false, nil
-		return ""
-	}
-	return string(d.take(int(n)))
 }
