@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -229,19 +227,12 @@ func (b *bench) run(ctx context.Context, dbURL, dataDir string, getenv func(stri
 	b.report.Notes = append(b.report.Notes, b.meter.notes()...)
 
 	benchMasterKey(cfg)
-	a, err := newApp(ctx, cfg, b.db.DB, quietLogger())
+	base, stop, err := serveInProcess(ctx, cfg, b.db.DB)
 	if err != nil {
 		return err
 	}
-	defer a.stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	if err := b.setup(ctx, "http://"+ln.Addr().String()); err != nil {
+	defer stop()
+	if err := b.setup(ctx, base); err != nil {
 		return fmt.Errorf("set up: %w", err)
 	}
 
@@ -321,6 +312,9 @@ func benchPeople(n int) []benchPerson {
 	return out
 }
 
+// benchCardID is the card ID of bench record i: the import files' first
+// column, and the records SQL's numbering (where one record in 50 is
+// suspended).
 func benchCardID(i int) string { return strconv.Itoa(1_000_000 + i) }
 
 // appendBenchRow writes record i's CSV line (no value needs quoting).
@@ -861,6 +855,17 @@ func localDatabase(pool *pgxpool.Pool) bool {
 // ---------------------------------------------------------------------------
 // Output
 
+// padColumn returns a function that pads a name to the width of the
+// longest of header and the rows' names: in a table whose columns a
+// tabwriter aligns right, the first one then reads left-aligned.
+func padColumn[T any](header string, rows []T, name func(T) string) func(string) string {
+	width := utf8.RuneCountInString(header)
+	for _, r := range rows {
+		width = max(width, utf8.RuneCountInString(name(r)))
+	}
+	return func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+}
+
 func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
 
 func printBenchReport(w io.Writer, r *benchReport) {
@@ -869,11 +874,7 @@ func printBenchReport(w io.Writer, r *benchReport) {
 	fmt.Fprintf(w, "steady state: %d created, %d updated, %d unchanged, %d archived (the template held %d records)\n\n",
 		r.Expected.Create, r.Expected.Update, r.Expected.Unchanged, r.Expected.Archive, r.Rows)
 	// Right-aligned columns; the scenario is padded so it reads left-aligned.
-	width := len("scenario")
-	for _, s := range r.Scenarios {
-		width = max(width, utf8.RuneCountInString(s.Scenario))
-	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	pad := padColumn("scenario", r.Scenarios, func(s benchResult) string { return s.Scenario })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tseconds\trows/s\tvs (a)\tvs (b)\tpeak RSS lintel\tpeak RSS postgres\t\n", pad("scenario"))
 	for _, s := range r.Scenarios {

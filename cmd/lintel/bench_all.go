@@ -20,7 +20,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 )
 
 const benchAllUsage = `usage: lintel bench all [flags]
@@ -435,11 +434,7 @@ func procMemTotal() int64 {
 
 func printBenchAll(w io.Writer, r *benchAllReport) {
 	fmt.Fprintf(w, "lintel bench all: %s; PostgreSQL %s (%s); Go %s; %.0f s\n\n", r.Machine, r.PostgresVersion, r.Database, r.GoVersion, r.Seconds)
-	width := len("scenario")
-	for _, row := range r.Rows {
-		width = max(width, utf8.RuneCountInString(row.Scenario))
-	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	pad := padColumn("scenario", r.Rows, func(row benchAllRow) string { return row.Scenario })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tfigure\tlimit (same run)\t\tratio\ttarget\t\t\n", pad("scenario"))
 	for _, row := range r.Rows {

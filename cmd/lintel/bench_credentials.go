@@ -21,7 +21,6 @@ import (
 	"sync"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -268,11 +267,7 @@ func (b *credentialBench) claimsFor(i int) credentials.Claims {
 func printCredentialBench(w io.Writer, n int, symbology string, r credentialBenchResult) {
 	fmt.Fprintf(w, "lintel bench credentials: n=%d, %s barcode %d px, %d CPUs (GOMAXPROCS %d), %s %s/%s\n\n",
 		n, symbology, benchBarcodeSize, runtime.NumCPU(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	width := len("operation")
-	for _, row := range benchCredentialRows {
-		width = max(width, utf8.RuneCountInString(row))
-	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	pad := padColumn("operation", benchCredentialRows, func(s string) string { return s })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tns/op\tops/s\t\n", pad("operation"))
 	for _, row := range benchCredentialRows {

@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -241,11 +240,7 @@ func printExportBench(w io.Writer, r *exportBenchReport) {
 	fmt.Fprintf(w, "\nlintel bench export: %d rows, PostgreSQL %s (%s), %d CPUs, Go %s\n", r.rows, r.postgresVersion, r.database, runtime.NumCPU(), runtime.Version())
 	fmt.Fprintf(w, "file: %.1f MB (%.0f bytes/row)\n\n", float64(results[3].bytes)/1e6, float64(results[3].bytes)/float64(r.rows))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	width := 0
-	for _, res := range results {
-		width = max(width, len([]rune(res.name)))
-	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-len([]rune(s))) }
+	pad := padColumn("scenario", results, func(res benchExportResult) string { return res.name })
 	fmt.Fprintf(tw, "%s\twall s\trows/s\tvs (a)\tpeak RSS lintel\tpeak RSS postgres\t\n", pad("scenario"))
 	for _, res := range results {
 		pg := "n/a"

@@ -13,8 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -23,7 +21,6 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -159,19 +156,11 @@ func (b *gatewayBench) run(ctx context.Context, dbURL, dataDir string, getenv fu
 	}
 	defer b.db.Close()
 	benchMasterKey(cfg)
-	a, err := newApp(ctx, cfg, b.db.DB, quietLogger())
+	base, stop, err := serveInProcess(ctx, cfg, b.db.DB)
 	if err != nil {
 		return err
 	}
-	defer a.stop()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer stop()
 	if err := b.setup(ctx, base); err != nil {
 		return fmt.Errorf("set up: %w", err)
 	}
@@ -228,10 +217,6 @@ func (b *gatewayBench) setup(ctx context.Context, base string) error {
 	b.token = out.CreateGateway.Token
 	return nil
 }
-
-// benchCard is the card ID of bench record i (1-based, as the records SQL
-// numbers them); one record in 50 is suspended.
-func benchCard(i int) string { return strconv.Itoa(1_000_000 + i) }
 
 // benchPTY is a pseudo-terminal: the reader plays on master, the gateway
 // opens path.
@@ -375,7 +360,7 @@ func (b *gatewayBench) gatewayRuns(ctx context.Context, base string) error {
 	var cards []string
 	for i := 1; i <= b.o.sync; i++ {
 		if i%50 != 0 {
-			cards = append(cards, benchCard(i))
+			cards = append(cards, benchCardID(i))
 		}
 	}
 	revoke := cards[len(cards)-b.o.revocations:]
@@ -694,11 +679,7 @@ func fmtLatency(d time.Duration) string {
 func (b *gatewayBench) print(w io.Writer) {
 	fmt.Fprintf(w, "lintel bench gateway: %d cards, %d records synced, %d swipes per protocol, %d revocations, database %s, %d CPUs, %s %s/%s\n\n",
 		b.o.cards, b.o.sync, b.o.swipes, b.o.revocations, b.database, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	width := len("measurement")
-	for _, row := range benchGatewayRows {
-		width = max(width, utf8.RuneCountInString(row))
-	}
-	pad := func(s string) string { return s + strings.Repeat(" ", width-utf8.RuneCountInString(s)) }
+	pad := padColumn("measurement", benchGatewayRows, func(s string) string { return s })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "%s\tn\tvalue\tp50\tp99\ttarget / rate\t\n", pad("measurement"))
 	for _, name := range benchGatewayRows {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -90,11 +91,19 @@ func TestBenchReportAsJSONAndUsage(t *testing.T) {
 	printBenchReport(&out, r)
 	require.Contains(t, out.String(), "n/a")
 
-	for _, args := range [][]string{{"bench"}, {"bench", "export", "--rows", "0"}, {"bench", "import", "--rows", "3"}, {"bench", "import", "extra"}} {
+	requireUsageError(t, nil, [][]string{{"bench"}, {"bench", "export", "--rows", "0"}, {"bench", "import", "--rows", "3"}, {"bench", "import", "extra"}})
+}
+
+// requireUsageError runs lintel with prefix and each of args and requires
+// exit code 2 (a usage error) every time.
+func requireUsageError(t *testing.T, prefix []string, args [][]string) {
+	t.Helper()
+	for _, a := range args {
+		a = append(slices.Clone(prefix), a...)
 		var stdout, stderr bytes.Buffer
-		err := run(context.Background(), args, &stdout, &stderr, func(string) string { return "" })
+		err := run(context.Background(), a, &stdout, &stderr, func(string) string { return "" })
 		var ee *exitError
-		require.ErrorAs(t, err, &ee, "%v", args)
-		require.Equal(t, 2, ee.code, "%v", args)
+		require.ErrorAs(t, err, &ee, "%v", a)
+		require.Equal(t, 2, ee.code, "%v", a)
 	}
 }
