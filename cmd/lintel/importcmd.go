@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lintel/lintel/internal/gqlws"
 )
 
 // stdin is where `lintel import` reads the answer to its confirmation
@@ -723,65 +725,18 @@ func (c *apiClient) followProgress(ctx context.Context, id string, report func(p
 	var last progress
 	wsURL := *c.endpoint
 	wsURL.Scheme = map[string]string{"http": "ws", "https": "wss"}[c.endpoint.Scheme]
-	dialCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, _, err := websocket.Dial(dialCtx, wsURL.String(), &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
-	cancel()
+	// The server pings every 15 s; a minute of silence is a dead link.
+	conn, err := gqlws.Dial(ctx, wsURL.String(), nil, c.token, time.Minute)
 	if err != nil {
 		return last, fmt.Errorf("open the progress subscription: %w", err)
 	}
-	defer func() { _ = conn.CloseNow() }()
-	conn.SetReadLimit(1 << 20)
-	send := func(msg any) error {
-		b, _ := json.Marshal(msg)
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return conn.Write(wctx, websocket.MessageText, b)
-	}
-	type message struct {
-		ID      string          `json:"id"`
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	// The server pings every 15 s; a minute of silence is a dead link.
-	read := func() (message, error) {
-		for {
-			rctx, cancel := context.WithTimeout(ctx, time.Minute)
-			_, b, err := conn.Read(rctx)
-			cancel()
-			if err != nil {
-				return message{}, err
-			}
-			var m message
-			if err := json.Unmarshal(b, &m); err != nil {
-				return message{}, fmt.Errorf("bad subscription message: %w", err)
-			}
-			if m.Type == "ping" {
-				if err := send(map[string]any{"type": "pong"}); err != nil {
-					return message{}, err
-				}
-				continue
-			}
-			return m, nil
-		}
-	}
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + c.token}}); err != nil {
-		return last, err
-	}
-	m, err := read()
-	if err != nil {
-		return last, fmt.Errorf("progress subscription: %w", err)
-	}
-	if m.Type != "connection_ack" {
-		return last, fmt.Errorf("progress subscription: expected connection_ack, got %s", m.Type)
-	}
-	if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-		"query":     `subscription($id: ID!) { importProgress(id: $id) { phase outcome processed total error counts ` + countsSelection + ` } }`,
-		"variables": map[string]any{"id": id},
-	}}); err != nil {
+	defer conn.CloseNow()
+	if err := conn.Subscribe(ctx, "1", `subscription($id: ID!) { importProgress(id: $id) { phase outcome processed total error counts `+countsSelection+` } }`,
+		map[string]any{"id": id}); err != nil {
 		return last, err
 	}
 	for {
-		m, err := read()
+		m, err := conn.Next(ctx, time.Minute)
 		if err != nil {
 			return last, fmt.Errorf("progress subscription: %w", err)
 		}
@@ -805,7 +760,7 @@ func (c *apiClient) followProgress(ctx context.Context, id string, report func(p
 			last = p.Data.ImportProgress
 			report(last)
 			if last.done() {
-				_ = send(map[string]any{"id": "1", "type": "complete"})
+				_ = conn.Send(ctx, map[string]any{"id": "1", "type": "complete"})
 				_ = conn.Close(websocket.StatusNormalClosure, "")
 				return last, nil
 			}

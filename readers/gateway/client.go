@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/lintel/lintel/internal/gqlws"
 )
 
 // client speaks GraphQL to the Lintel server as the gateway: queries and
@@ -140,78 +142,25 @@ const wsIdleTimeout = 45 * time.Second
 // result, until ctx ends or the connection fails.
 func (c *client) subscribe(ctx context.Context, query string, onReady func(), onNext func(data json.RawMessage)) error {
 	u := "ws" + strings.TrimPrefix(c.endpoint, "http")
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	conn, _, err := websocket.Dial(dctx, u, &websocket.DialOptions{
-		HTTPClient:   &http.Client{Transport: c.http.Transport},
-		Subprotocols: []string{"graphql-transport-ws"},
-	})
-	cancel()
+	conn, err := gqlws.Dial(ctx, u, &http.Client{Transport: c.http.Transport}, c.token, 10*time.Second)
 	if err != nil {
-		return err
+		return fmt.Errorf("subscription: %w", err)
 	}
 	defer conn.CloseNow()
-	conn.SetReadLimit(1 << 20)
-
-	send := func(msg any) error {
-		b, _ := json.Marshal(msg)
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		return conn.Write(wctx, websocket.MessageText, b)
-	}
-	type message struct {
-		ID      string          `json:"id"`
-		Type    string          `json:"type"`
-		Payload json.RawMessage `json:"payload"`
-	}
-	read := func(timeout time.Duration) (message, error) {
-		rctx, cancel := context.WithTimeout(ctx, timeout)
-		defer cancel()
-		var m message
-		_, b, err := conn.Read(rctx)
-		if err != nil {
-			return m, err
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return m, fmt.Errorf("subscription: message is not JSON: %w", err)
-		}
-		return m, nil
-	}
-
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + c.token}}); err != nil {
-		return err
-	}
-	for acked := false; !acked; {
-		m, err := read(10 * time.Second)
-		if err != nil {
-			return fmt.Errorf("subscription: waiting for connection_ack: %w", err)
-		}
-		switch m.Type {
-		case "connection_ack":
-			acked = true
-		case "ping":
-			if err := send(map[string]any{"type": "pong"}); err != nil {
-				return err
-			}
-		}
-	}
-	if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": query}}); err != nil {
+	if err := conn.Subscribe(ctx, "1", query, nil); err != nil {
 		return err
 	}
 	onReady()
 	for {
-		m, err := read(wsIdleTimeout)
+		m, err := conn.Next(ctx, wsIdleTimeout)
 		if err != nil {
 			if ctx.Err() != nil {
-				conn.Close(websocket.StatusNormalClosure, "gateway stopping")
+				_ = conn.Close(websocket.StatusNormalClosure, "gateway stopping")
 				return ctx.Err()
 			}
 			return err
 		}
 		switch m.Type {
-		case "ping":
-			if err := send(map[string]any{"type": "pong"}); err != nil {
-				return err
-			}
 		case "next":
 			var r gqlResponse
 			if err := json.Unmarshal(m.Payload, &r); err == nil && len(r.Errors) > 0 {
