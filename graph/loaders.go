@@ -41,3 +41,12 @@ func loadTemplate(ctx context.Context, r *Resolver, id uuid.UUID) (*templates.Te
 	}
 	return t, err
 }
+
+// primeTemplate hands the operation's loader a template read anyway (a
+// listing reads its template to check access), so the resolvers of the
+// page's template and fields need no second read.
+func primeTemplate(ctx context.Context, t *templates.Template) {
+	if l, _ := ctx.Value(loadersKey{}).(*loaders); l != nil && t != nil {
+		l.templates.Prime(t.ID, t)
+	}
+}

@@ -143,6 +143,10 @@ func (r *cardRecordResolver) BarcodeURL(ctx context.Context, obj *records.Record
 
 // TotalCount is the resolver for the totalCount field.
 func (r *cardRecordConnectionResolver) TotalCount(ctx context.Context, obj *model.CardRecordConnection) (int, error) {
+	if obj == renderedElsewhere {
+		// The page renderer has answered this field already.
+		return 0, nil
+	}
 	return r.RecordService.Count(ctx, obj.TemplateID, obj.Filter)
 }
 
@@ -631,6 +635,7 @@ func (r *queryResolver) Records(ctx context.Context, templateID string, filter *
 	if err != nil {
 		return nil, err
 	}
+	primeTemplate(ctx, page.Template)
 	conn := &model.CardRecordConnection{TemplateID: tid, Filter: f, PageInfo: &model.PageInfo{HasNextPage: page.HasNextPage, HasPreviousPage: page.HasPreviousPage}}
 	for i, rec := range page.Records {
 		conn.Edges = append(conn.Edges, model.CardRecordEdge{Cursor: page.Cursors[i], Node: rec})

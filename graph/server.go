@@ -51,6 +51,9 @@ type Options struct {
 	// Websockets, when set, tracks the subscription connections so that
 	// a server shutting down can close them (see Websockets.CloseAll).
 	Websockets *Websockets
+	// PlainRecordPages turns the records page renderer off (see
+	// records_page.go), leaving every page to gqlgen's executor.
+	PlainRecordPages bool
 }
 
 // tokenVerifier turns a bearer token into the caller: an operator's
@@ -102,7 +105,7 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 		conns:        conns,
 	})
 	srv.AddTransport(transport.GET{UseGrapQLResponseJsonByDefault: true})
-	srv.AddTransport(transport.POST{UseGrapQLResponseJsonByDefault: true})
+	srv.AddTransport(postTransport{plain: transport.POST{UseGrapQLResponseJsonByDefault: true}})
 	srv.AddTransport(transport.MultipartForm{MaxUploadSize: opts.MaxUploadBytes, MaxMemory: 8 << 20})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
 	if opts.Introspection {
@@ -120,6 +123,11 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(withLoaders(ctx, r))
 	})
+	if !opts.PlainRecordPages {
+		pages := pageRenderer{r: r}
+		srv.AroundRootFields(pages.aroundRoot)
+		srv.AroundFields(pages.aroundField)
+	}
 	return authenticate(verifierFor(signer, opts.GatewayAuth), limitBody(opts, srv))
 }
 

@@ -83,7 +83,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	templateSvc := templates.NewService(db.Bun)
 	recordCfg := records.DefaultConfig()
 	recordCfg.PhotoMaxBytes = cfg.PhotoMaxBytes
-	recordSvc := records.NewService(db.Bun, templateSvc, recordCfg)
+	recordSvc := records.NewService(db, templateSvc, recordCfg)
 
 	importCfg := imports.DefaultConfig()
 	importCfg.MaxFileBytes = cfg.MaxImportBytes
@@ -174,7 +174,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
-		GatewayAuth: gatewaySvc.Authenticate, Websockets: a.websockets,
+		GatewayAuth: gatewaySvc.Authenticate, Websockets: a.websockets, PlainRecordPages: cfg.GraphQLPageRenderer == "off",
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpx.Wrap(log, metrics, "graphql", gql))

@@ -17,16 +17,16 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/uptrace/bun"
 
 	"github.com/lintel/lintel/internal/auth"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/config"
+	"github.com/lintel/lintel/internal/requestid"
 	"github.com/lintel/lintel/internal/store"
 )
 
@@ -69,22 +69,30 @@ type apiBenchResult struct {
 	Statements []string `json:"statements"`
 }
 
-// sqlRecorder is a bun query hook that, while on, keeps every statement.
+// sqlRecorder is a pgx tracer that keeps the statements run for one
+// request, recognised by its X-Request-ID.
 type sqlRecorder struct {
-	on   atomic.Bool
-	mu   sync.Mutex
-	seen []string
+	requestID string
+	mu        sync.Mutex
+	seen      []recordedQuery
 }
 
-func (r *sqlRecorder) BeforeQuery(ctx context.Context, _ *bun.QueryEvent) context.Context { return ctx }
+// recordedQuery is one statement as the server sent it.
+type recordedQuery struct {
+	SQL  string
+	Args []any
+}
 
-func (r *sqlRecorder) AfterQuery(_ context.Context, ev *bun.QueryEvent) {
-	if r.on.Load() {
+func (r *sqlRecorder) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryStartData) context.Context {
+	if requestid.From(ctx) == r.requestID {
 		r.mu.Lock()
-		r.seen = append(r.seen, ev.Query)
+		r.seen = append(r.seen, recordedQuery{SQL: q.SQL, Args: q.Args})
 		r.mu.Unlock()
 	}
+	return ctx
 }
+
+func (r *sqlRecorder) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // runAPIBench sets up a template with o.records records on one or more
 // in-process servers and runs both sides for o.duration each.
@@ -95,18 +103,21 @@ func runAPIBench(ctx context.Context, o apiBenchOpts, dbURL string, getenv func(
 	}
 	defer cleanup()
 	benchMasterKey(cfg)
-	recorder := &sqlRecorder{}
+	recorder := &sqlRecorder{requestID: "bench-api-" + requestid.New()}
 	var bases []string
 	var first *store.DB
 	for i := range o.replicas {
-		db, err := store.Open(ctx, dbURL, store.Options{MaxConns: int32(cfg.DBMaxConns)})
+		opts := store.Options{MaxConns: int32(cfg.DBMaxConns)}
+		if i == 0 {
+			opts.Tracer = recorder
+		}
+		db, err := store.Open(ctx, dbURL, opts)
 		if err != nil {
 			return nil, err
 		}
 		defer db.Close()
 		if i == 0 {
 			first = db
-			db.Bun.AddQueryHook(recorder)
 		}
 		base, stop, err := serveInProcess(ctx, cfg, db)
 		if err != nil {
@@ -129,56 +140,74 @@ func runAPIBench(ctx context.Context, o apiBenchOpts, dbURL string, getenv func(
 		return nil, err
 	}
 
-	// One request, checked in full and with its SQL recorded.
-	var page struct {
-		Records struct {
-			Edges []struct {
-				Node struct {
-					Template struct{ ID string } `json:"template"`
-				} `json:"node"`
-			} `json:"edges"`
-		} `json:"records"`
-	}
-	recorder.on.Store(true)
-	err = api.do(ctx, apiBenchQuery, map[string]any{"t": tmpl.ID}, &page)
-	recorder.on.Store(false)
-	if err != nil {
-		return nil, fmt.Errorf("the page query: %w", err)
-	}
-	if want := min(50, o.records); len(page.Records.Edges) != want || page.Records.Edges[0].Node.Template.ID != tmpl.ID.String() {
-		return nil, fmt.Errorf("the page query returned %d records (want %d) or the wrong template", len(page.Records.Edges), want)
-	}
-	res := &apiBenchResult{Clients: o.clients, Seconds: o.duration.Seconds(), Replicas: o.replicas, Statements: recorder.seen}
-	if len(res.Statements) == 0 {
-		return nil, errors.New("the page query ran no SQL through bun: nothing to replay")
-	}
-
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.clients, DialContext: (&net.Dialer{}).DialContext}}
 	defer client.CloseIdleConnections()
-	graphqlOnce := func(ctx context.Context, worker, i int) error {
-		base := bases[(worker+i)%len(bases)]
+	post := func(ctx context.Context, base, requestID string) ([]byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/graphql", bytes.NewReader(body))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Authorization", "Bearer "+api.token)
+		if requestID != "" {
+			req.Header.Set("X-Request-ID", requestID)
+		}
 		resp, err := client.Do(req)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		defer resp.Body.Close()
 		data, err := io.ReadAll(resp.Body)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if resp.StatusCode != http.StatusOK || bytes.Contains(data, []byte(`"errors"`)) {
-			return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data)
+			return nil, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, data)
 		}
-		return nil
+		return data, nil
+	}
+
+	// One request, checked in full and with its SQL recorded.
+	var page struct {
+		Data struct {
+			Records struct {
+				Edges []struct {
+					Node struct {
+						Template struct{ ID string } `json:"template"`
+					} `json:"node"`
+				} `json:"edges"`
+			} `json:"records"`
+		} `json:"data"`
+	}
+	data, err := post(ctx, bases[0], recorder.requestID)
+	if err != nil {
+		return nil, fmt.Errorf("the page query: %w", err)
+	}
+	if err := json.Unmarshal(data, &page); err != nil {
+		return nil, fmt.Errorf("the page query: %w", err)
+	}
+	edges := page.Data.Records.Edges
+	if want := min(50, o.records); len(edges) != want || edges[0].Node.Template.ID != tmpl.ID.String() {
+		return nil, fmt.Errorf("the page query returned %d records (want %d) or the wrong template", len(edges), want)
+	}
+	recorder.mu.Lock()
+	statements := slices.Clone(recorder.seen)
+	recorder.mu.Unlock()
+	if len(statements) == 0 {
+		return nil, errors.New("the page query ran no SQL: nothing to replay")
+	}
+	res := &apiBenchResult{Clients: o.clients, Seconds: o.duration.Seconds(), Replicas: o.replicas}
+	for _, q := range statements {
+		res.Statements = append(res.Statements, q.SQL)
+	}
+
+	graphqlOnce := func(ctx context.Context, worker, i int) error {
+		_, err := post(ctx, bases[(worker+i)%len(bases)], "")
+		return err
 	}
 	// The raw side: its own pool of the server's size, every statement of
-	// the request in turn, every row read (undecoded: the limit).
+	// the request in turn, with the same parameters, every row read
+	// (undecoded: the limit).
 	poolCfg, err := pgxpool.ParseConfig(dbURL)
 	if err != nil {
 		return nil, err
@@ -195,8 +224,8 @@ func runAPIBench(ctx context.Context, o apiBenchOpts, dbURL string, getenv func(
 			return err
 		}
 		defer conn.Release()
-		for _, q := range res.Statements {
-			rows, err := conn.Query(ctx, q)
+		for _, q := range statements {
+			rows, err := conn.Query(ctx, q.SQL, q.Args...)
 			if err != nil {
 				return err
 			}

@@ -17,18 +17,20 @@ import (
 
 // Config is everything `lintel serve` can be told.
 type Config struct {
-	Addr                 string
-	DebugAddr            string
-	DataDir              string
-	DatabaseURL          string
-	DBMaxConns           int
-	LogLevel             string
-	LogFormat            string
-	Introspection        string // "auto", "on" or "off"
-	MaxBodyBytes         int64
-	MaxUploadBytes       int64
-	PhotoMaxBytes        int64
-	MaxQueryDepth        int
+	Addr           string
+	DebugAddr      string
+	DataDir        string
+	DatabaseURL    string
+	DBMaxConns     int
+	LogLevel       string
+	LogFormat      string
+	Introspection  string // "auto", "on" or "off"
+	MaxBodyBytes   int64
+	MaxUploadBytes int64
+	PhotoMaxBytes  int64
+	MaxQueryDepth  int
+	// GraphQLPageRenderer is "on" or "off" (see graph.Options.PlainRecordPages).
+	GraphQLPageRenderer  string
 	MaxComplexity        int
 	AllowedOrigins       string
 	JWTSecret            string
@@ -115,6 +117,7 @@ var Options = []Option{
 	{"max-photo", "LINTEL_MAX_PHOTO", "5MiB", "largest record photo", bytesize(func(c *Config) *int64 { return &c.PhotoMaxBytes })},
 	{"max-query-depth", "LINTEL_MAX_QUERY_DEPTH", "12", "deepest GraphQL selection allowed", integer(func(c *Config) *int { return &c.MaxQueryDepth })},
 	{"max-query-complexity", "LINTEL_MAX_QUERY_COMPLEXITY", "20000", "largest GraphQL query complexity allowed", integer(func(c *Config) *int { return &c.MaxComplexity })},
+	{"graphql-page-renderer", "LINTEL_GRAPHQL_PAGE_RENDERER", "on", "on: pages of records are written by Lintel's own renderer (the same JSON, several times faster); off: by gqlgen's general executor", str(func(c *Config) *string { return &c.GraphQLPageRenderer })},
 	{"allowed-origins", "LINTEL_ALLOWED_ORIGINS", "", "comma-separated host patterns of web consoles allowed to open WebSockets (same origin always is)", str(func(c *Config) *string { return &c.AllowedOrigins })},
 	{"jwt-secret", "LINTEL_JWT_SECRET", "", "base64 key (≥32 bytes) signing access tokens; empty generates one and stores it in the database", str(func(c *Config) *string { return &c.JWTSecret })},
 	{"access-ttl", "LINTEL_ACCESS_TTL", "15m", "lifetime of access tokens", duration(func(c *Config) *time.Duration { return &c.AccessTTL })},
@@ -162,6 +165,9 @@ func Load(name string, args []string, getenv func(string) string) (*Config, []st
 		if err := o.set(c, *values[o.Flag]); err != nil {
 			return nil, nil, fmt.Errorf("--%s / %s: %w", o.Flag, o.Env, err)
 		}
+	}
+	if c.GraphQLPageRenderer != "on" && c.GraphQLPageRenderer != "off" {
+		return nil, nil, fmt.Errorf("--graphql-page-renderer: must be on or off")
 	}
 	if c.Introspection != "auto" && c.Introspection != "on" && c.Introspection != "off" {
 		return nil, nil, fmt.Errorf("--introspection: must be on, off or auto")

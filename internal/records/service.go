@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
@@ -43,14 +44,16 @@ func DefaultConfig() Config { return Config{PhotoMaxBytes: 5 << 20, PhotoMaxPixe
 
 // Service stores card records, scoped to the caller's organisation.
 type Service struct {
-	db        *bun.DB
+	db *bun.DB
+	// pool reads pages of records straight through pgx (see List).
+	pool      *pgxpool.Pool
 	templates *templates.Service
 	cfg       Config
 }
 
 // NewService returns a record service.
-func NewService(db *bun.DB, ts *templates.Service, cfg Config) *Service {
-	return &Service{db: db, templates: ts, cfg: cfg}
+func NewService(db *store.DB, ts *templates.Service, cfg Config) *Service {
+	return &Service{db: db.Bun, pool: db.Pool, templates: ts, cfg: cfg}
 }
 
 // TopicFor is the event topic of a template's record changes.
@@ -95,12 +98,17 @@ func (r *row) record() (*Record, error) {
 		BarcodeValue: r.BarcodeValue, RecipientEmail: r.RecipientEmail, ValidFrom: r.ValidFrom, ExpiresAt: r.ExpiresAt,
 		Status: Status(r.Status), CredentialState: CredentialState(r.CredentialState), LockedFields: r.LockedFields,
 		HasPhoto: r.HasPhoto, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, ArchivedAt: r.ArchivedAt}
-	if err := json.Unmarshal(r.Fields, &rec.Fields); err != nil {
+	fields, err := decodeFields(r.Fields)
+	if err != nil {
 		return nil, fmt.Errorf("records: decode fields of %s: %w", r.ID, err)
 	}
+	rec.Fields = fields
 	var qs []storedQuestion
-	if err := json.Unmarshal(r.SecurityQuestions, &qs); err != nil {
-		return nil, fmt.Errorf("records: decode questions of %s: %w", r.ID, err)
+	// Most records have no questions: no need to start a decoder for "[]".
+	if string(r.SecurityQuestions) != "[]" {
+		if err := json.Unmarshal(r.SecurityQuestions, &qs); err != nil {
+			return nil, fmt.Errorf("records: decode questions of %s: %w", r.ID, err)
+		}
 	}
 	for _, q := range qs {
 		rec.SecurityQuestions = append(rec.SecurityQuestions, q.Question)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
@@ -28,6 +29,9 @@ type DB struct {
 type Options struct {
 	// MaxConns caps the pool; zero keeps pgx's default (max(4, cores)).
 	MaxConns int32
+	// Tracer, when set, sees every statement of the pool (benchmarks use
+	// it to replay a request's SQL).
+	Tracer pgx.QueryTracer
 }
 
 // Open connects to databaseURL and checks the connection.
@@ -40,6 +44,9 @@ func Open(ctx context.Context, databaseURL string, opts Options) (*DB, error) {
 		cfg.MaxConns = opts.MaxConns
 	}
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	if opts.Tracer != nil {
+		cfg.ConnConfig.Tracer = opts.Tracer
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("store: open pool: %w", err)
