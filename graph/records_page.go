@@ -27,6 +27,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/lintel/lintel/graph/model"
@@ -129,7 +130,24 @@ type pageSlotKey struct{}
 var renderedElsewhere = &model.CardRecordConnection{PageInfo: &model.PageInfo{}}
 
 // pageRenderer holds what rendering needs beyond the request.
-type pageRenderer struct{ r *Resolver }
+type pageRenderer struct {
+	r *Resolver
+	// answered counts records fields by who wrote them ("renderer" or
+	// "executor"), so an operator can see whether consoles' queries take
+	// the fast path.
+	answered *prometheus.CounterVec
+}
+
+func newPageRenderer(r *Resolver, reg prometheus.Registerer) pageRenderer {
+	answered := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "lintel_graphql_record_pages_total",
+		Help: "Query.records fields answered, by who wrote the JSON: the page renderer, or gqlgen's executor (a selection the renderer does not know, or an error).",
+	}, []string{"answered_by"})
+	if reg != nil {
+		reg.MustRegister(answered)
+	}
+	return pageRenderer{r: r, answered: answered}
+}
 
 // aroundRoot is the root-field middleware: for Query.records with a
 // selection the renderer knows, it runs gqlgen's field (arguments,
@@ -143,13 +161,16 @@ func (p pageRenderer) aroundRoot(ctx context.Context, next graphql.RootResolver)
 	}
 	sel, ok := compilePage(oc, rfc.Field.Selections)
 	if !ok {
+		p.answered.WithLabelValues("executor").Inc()
 		return next(ctx)
 	}
 	slot := &pageSlot{field: rfc.Field.Field, sel: sel}
 	m := next(context.WithValue(ctx, pageSlotKey{}, slot))
 	if slot.out == nil {
+		p.answered.WithLabelValues("executor").Inc()
 		return m
 	}
+	p.answered.WithLabelValues("renderer").Inc()
 	return graphql.WriterFunc(func(w io.Writer) { _, _ = w.Write(slot.out) })
 }
 
@@ -509,7 +530,7 @@ func appendStrings(b []byte, ss []string) []byte {
 	return append(b, ']')
 }
 
-const hexDigits = "0123456789abcdef"
+const hexDigits = "0123456789ABCDEF"
 
 // appendJSONString quotes s exactly as gqlgen's graphql.MarshalString
 // does: quote, backslash and control characters escaped, every other byte

@@ -21,6 +21,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/coder/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
@@ -54,6 +55,8 @@ type Options struct {
 	// PlainRecordPages turns the records page renderer off (see
 	// records_page.go), leaving every page to gqlgen's executor.
 	PlainRecordPages bool
+	// Metrics, when set, receives the GraphQL endpoint's own metrics.
+	Metrics prometheus.Registerer
 }
 
 // tokenVerifier turns a bearer token into the caller: an operator's
@@ -124,7 +127,7 @@ func NewHandler(r *Resolver, signer *auth.Signer, opts Options) http.Handler {
 		return next(withLoaders(ctx, r))
 	})
 	if !opts.PlainRecordPages {
-		pages := pageRenderer{r: r}
+		pages := newPageRenderer(r, opts.Metrics)
 		srv.AroundRootFields(pages.aroundRoot)
 		srv.AroundFields(pages.aroundField)
 	}

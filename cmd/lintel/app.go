@@ -174,7 +174,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 	gql := graph.NewHandler(resolver, signer, graph.Options{
 		Introspection: cfg.IntrospectionEnabled(), MaxBodyBytes: cfg.MaxBodyBytes, MaxUploadBytes: cfg.MaxUploadBytes,
 		MaxDepth: cfg.MaxQueryDepth, MaxComplexity: cfg.MaxComplexity, AllowedOrigins: cfg.Origins(), Logger: log,
-		GatewayAuth: gatewaySvc.Authenticate, Websockets: a.websockets, PlainRecordPages: cfg.GraphQLPageRenderer == "off",
+		GatewayAuth: gatewaySvc.Authenticate, Websockets: a.websockets, PlainRecordPages: cfg.GraphQLPageRenderer == "off", Metrics: reg,
 	})
 	mux := http.NewServeMux()
 	mux.Handle("/graphql", httpx.Wrap(log, metrics, "graphql", gql))

@@ -48,7 +48,12 @@ type testServer struct {
 func newTestServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
 	ctx := context.Background()
-	url := testdb.URL(t)
+	// A server may join another's database (env DATABASE_URL); otherwise
+	// it gets a fresh one.
+	url := env["DATABASE_URL"]
+	if url == "" {
+		url = testdb.URL(t)
+	}
 	// The listener comes first so that links the server writes (invitation
 	// e-mail, credential issuer) name its real address.
 	srv := httptest.NewUnstartedServer(nil)
