@@ -80,7 +80,7 @@ func newApp(ctx context.Context, cfg *config.Config, db *store.DB, log *slog.Log
 		return nil, err
 	}
 
-	templateSvc := templates.NewService(db.Bun)
+	templateSvc := templates.NewService(db)
 	recordCfg := records.DefaultConfig()
 	recordCfg.PhotoMaxBytes = cfg.PhotoMaxBytes
 	recordSvc := records.NewService(db, templateSvc, recordCfg)

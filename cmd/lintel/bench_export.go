@@ -269,7 +269,7 @@ func printExportBench(w io.Writer, r *exportBenchReport) {
 // returns it with a context acting as the organisation's administrator.
 func benchFilledTemplate(ctx context.Context, db *store.DB, org uuid.UUID, name string, n int) (context.Context, *templates.Template, error) {
 	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: "bench@bench.example"})
-	tmpl, err := templates.NewService(db.Bun).Create(as, templates.Input{Name: name, Fields: benchExportFields,
+	tmpl, err := templates.NewService(db).Create(as, templates.Input{Name: name, Fields: benchExportFields,
 		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
 	if err != nil {
 		return nil, nil, fmt.Errorf("create the template: %w", err)

@@ -193,7 +193,7 @@ func (b *gatewayBench) setup(ctx context.Context, base string) error {
 		return err
 	}
 	as := caller.WithPrincipal(ctx, &caller.Principal{OperatorID: uuid.New(), OrgID: org, Role: caller.RoleAdmin, Email: email})
-	tmpl, err := templates.NewService(b.db.Bun).Create(as, templates.Input{Name: "Bench gateway", Fields: benchExportFields,
+	tmpl, err := templates.NewService(b.db.DB).Create(as, templates.Input{Name: "Bench gateway", Fields: benchExportFields,
 		Symbology: templates.QR, CardIDFormat: "DECIMAL", UniqueIdentifierKind: templates.IdentifierEmail})
 	if err != nil {
 		return fmt.Errorf("create the template: %w", err)

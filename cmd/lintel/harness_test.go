@@ -47,6 +47,12 @@ type testServer struct {
 // newTestServer starts a server; env overrides configuration variables.
 func newTestServer(t testing.TB, env map[string]string) *testServer {
 	t.Helper()
+	return newTestServerOn(t, env, store.Options{MaxConns: 10})
+}
+
+// newTestServerOn is newTestServer with the server's pool opened with opts.
+func newTestServerOn(t testing.TB, env map[string]string, opts store.Options) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	// A server may join another's database (env DATABASE_URL); otherwise
 	// it gets a fresh one.
@@ -65,7 +71,7 @@ func newTestServer(t testing.TB, env map[string]string) *testServer {
 		return defaults[k]
 	})
 	require.NoError(t, err)
-	db, err := store.Open(ctx, url, store.Options{MaxConns: 10})
+	db, err := store.Open(ctx, url, opts)
 	require.NoError(t, err)
 	t.Cleanup(db.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -23,10 +23,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
-	"github.com/uptrace/bun"
 
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/store"
 )
 
 // Record API tests: addRecord, updateRecord, the lifecycle mutations,
@@ -1384,29 +1385,29 @@ func TestRolesAndAuthentication(t *testing.T) {
 	})
 }
 
-// recTemplateReads counts SQL statements that read card_templates.
+// recTemplateReads counts SQL statements that read card_templates (a pgx
+// tracer: it sees statements sent through bun and through pgx alike).
 type recTemplateReads struct{ n atomic.Int64 }
 
-func (h *recTemplateReads) BeforeQuery(ctx context.Context, e *bun.QueryEvent) context.Context {
-	if strings.Contains(e.Query, "FROM card_templates") {
+func (h *recTemplateReads) TraceQueryStart(ctx context.Context, _ *pgx.Conn, q pgx.TraceQueryStartData) context.Context {
+	if strings.Contains(q.SQL, "FROM card_templates") {
 		h.n.Add(1)
 	}
 	return ctx
 }
 
-func (h *recTemplateReads) AfterQuery(context.Context, *bun.QueryEvent) {}
+func (h *recTemplateReads) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // A page of records resolves every record's template (for template and for
 // the field labels) through a per-request dataloader, which the listing
 // primes with the template it reads to check access: one template read
 // per page, however long. The reads are counted by a
-// query hook on the server's own database handle: PostgreSQL's statistics
+// tracer on the server's own connection pool: PostgreSQL's statistics
 // views flush asynchronously and are too unreliable for an exact count.
 func TestRecordPagesLoadTheirTemplateOnce(t *testing.T) {
 	t.Parallel()
-	s := newTestServer(t, nil)
 	reads := &recTemplateReads{}
-	s.DB.Bun.AddQueryHook(reads) // before any request, so no handler reads the hook list concurrently
+	s := newTestServerOn(t, nil, store.Options{MaxConns: 10, Tracer: reads})
 	org := s.org("Acme")
 	admin := s.operator(org, "admin@acme.test", caller.RoleAdmin)
 	tid := admin.createTemplate(staffTemplate)

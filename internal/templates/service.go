@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 
@@ -43,10 +45,14 @@ var reservedKeys = map[string]bool{
 // Service stores templates, scoped to the caller's organisation.
 type Service struct {
 	db *bun.DB
+	// pool reads single templates outside transactions straight through
+	// pgx: every page of records reads its template, and bun's reflection
+	// over database/sql cost more than the statement.
+	pool *pgxpool.Pool
 }
 
 // NewService returns a template service.
-func NewService(db *bun.DB) *Service { return &Service{db: db} }
+func NewService(db *store.DB) *Service { return &Service{db: db.Bun, pool: db.Pool} }
 
 type row struct {
 	ID                   uuid.UUID       `bun:"id"`
@@ -292,7 +298,17 @@ func (s *Service) get(ctx context.Context, db bun.IDB, org, id uuid.UUID, forUpd
 		q += ` FOR UPDATE`
 	}
 	var r row
-	err := db.NewRaw(q, id, org).Scan(ctx, &r)
+	var err error
+	if own, ok := db.(*bun.DB); ok && own == s.db && !forUpdate {
+		err = s.pool.QueryRow(ctx, `SELECT `+columns+` FROM card_templates WHERE id = $1 AND org_id = $2`, id, org).Scan(
+			&r.ID, &r.OrgID, &r.Name, &r.Description, (*[]byte)(&r.Fields), &r.Symbology, &r.CardIDFormat,
+			&r.UniqueIdentifierKind, &r.DefaultValidityDays, &r.Version, &r.CreatedAt, &r.UpdatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			err = sql.ErrNoRows
+		}
+	} else {
+		err = db.NewRaw(q, id, org).Scan(ctx, &r)
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, apperr.NotFoundf("template %s not found", id)
 	}
