@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"iter"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/google/uuid"
@@ -159,4 +160,19 @@ func barcodeDataURL(sym templates.Symbology, value string, size int) (string, er
 		return "", apperr.New(apperr.FailedPrecondition, "the barcode value cannot be rendered in %s: %v", sym, err)
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(png), nil
+}
+
+// fieldValues yields a record's field values in template order, leaving
+// out fields without a value (for the fields resolver and the page
+// renderer, which must agree).
+func fieldValues(t *templates.Template, rec *records.Record) iter.Seq[model.FieldValue] {
+	return func(yield func(model.FieldValue) bool) {
+		for _, f := range t.Fields {
+			if v, ok := rec.Fields[f.Key]; ok {
+				if !yield(model.FieldValue{Key: f.Key, Label: f.Label, Value: v}) {
+					return
+				}
+			}
+		}
+	}
 }

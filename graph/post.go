@@ -53,7 +53,8 @@ func (t postTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.G
 	}
 	w.Header().Set("Content-Type", responseContentType(r))
 	responses, ctx := exec.DispatchOperation(ctx, rc)
-	_, _ = w.Write(appendResponse(nil, responses(ctx)))
+	resp := responses(ctx)
+	_, _ = w.Write(appendResponse(make([]byte, 0, len(resp.Data)+256), resp))
 }
 
 // errorReader fails with err (io.EOF when err is nil).

@@ -23,6 +23,7 @@ import (
 	"context"
 	"io"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -171,7 +172,29 @@ func (p pageRenderer) aroundRoot(ctx context.Context, next graphql.RootResolver)
 		return m
 	}
 	p.answered.WithLabelValues("renderer").Inc()
-	return graphql.WriterFunc(func(w io.Writer) { _, _ = w.Write(slot.out) })
+	return graphql.WriterFunc(func(w io.Writer) {
+		_, _ = w.Write(slot.out)
+		// The response holds a copy now: the buffer can serve another page.
+		putPageBuffer(slot.out)
+		slot.out = nil
+	})
+}
+
+// pageBuffers recycles page buffers: a page of 50 records is some 50 KB,
+// and allocating that anew for each request kept the collector busy.
+var pageBuffers sync.Pool
+
+func getPageBuffer() []byte {
+	if b, ok := pageBuffers.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 64<<10)
+}
+
+func putPageBuffer(b []byte) {
+	if cap(b) <= 1<<20 {
+		pageBuffers.Put(&b)
+	}
 }
 
 // aroundField is the field middleware: it renders the page the records
@@ -189,8 +212,9 @@ func (p pageRenderer) aroundField(ctx context.Context, next graphql.Resolver) (a
 	if err != nil || conn == nil {
 		return res, err
 	}
-	w := pageWriter{ctx: ctx, r: p.r, buf: make([]byte, 0, 256+len(conn.Edges)*768)}
+	w := pageWriter{ctx: ctx, r: p.r, buf: getPageBuffer()}
 	if !w.connection(slot.sel, conn) {
+		putPageBuffer(w.buf)
 		return res, nil
 	}
 	slot.out = w.buf
@@ -205,6 +229,8 @@ type pageWriter struct {
 	// templates holds each template's rendering, per selection: the
 	// records of a page nearly always share one template.
 	templates map[templateRendering][]byte
+	// last is the template read last.
+	last *templates.Template
 }
 
 type templateRendering struct {
@@ -307,16 +333,18 @@ func (w *pageWriter) record(sel *pageSelection, rec *records.Record) bool {
 		case "uniqueIdentifier":
 			w.buf = appendJSONString(w.buf, rec.UniqueIdentifier)
 		case "fields":
-			values, err := resolve.Fields(w.ctx, rec)
-			if err != nil {
+			t, ok := w.loadTemplate(rec.TemplateID)
+			if !ok {
 				return false
 			}
 			w.buf = append(w.buf, '[')
-			for i := range values {
-				if i > 0 {
+			first := true
+			for v := range fieldValues(t, rec) {
+				if !first {
 					w.buf = append(w.buf, ',')
 				}
-				w.fieldValue(f.sub, &values[i])
+				first = false
+				w.fieldValue(f.sub, &v)
 			}
 			w.buf = append(w.buf, ']')
 		case "field":
@@ -390,8 +418,8 @@ func (w *pageWriter) template(sel *pageSelection, id uuid.UUID) bool {
 		w.buf = append(w.buf, out...)
 		return true
 	}
-	t, err := loadTemplate(w.ctx, w.r, id)
-	if err != nil || t == nil {
+	t, ok := w.loadTemplate(id)
+	if !ok {
 		return false
 	}
 	start := len(w.buf)
@@ -403,6 +431,20 @@ func (w *pageWriter) template(sel *pageSelection, id uuid.UUID) bool {
 	}
 	w.templates[k] = w.buf[start:len(w.buf):len(w.buf)]
 	return true
+}
+
+// loadTemplate reads a template through the operation's loader, once per
+// page.
+func (w *pageWriter) loadTemplate(id uuid.UUID) (*templates.Template, bool) {
+	if w.last != nil && w.last.ID == id {
+		return w.last, true
+	}
+	t, err := loadTemplate(w.ctx, w.r, id)
+	if err != nil || t == nil {
+		return nil, false
+	}
+	w.last = t
+	return t, true
 }
 
 func (w *pageWriter) templateObject(sel *pageSelection, t *templates.Template) bool {

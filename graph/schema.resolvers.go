@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -101,13 +102,7 @@ func (r *cardRecordResolver) Fields(ctx context.Context, obj *records.Record) ([
 	if err != nil {
 		return nil, err
 	}
-	out := make([]model.FieldValue, 0, len(obj.Fields))
-	for _, f := range t.Fields {
-		if v, ok := obj.Fields[f.Key]; ok {
-			out = append(out, model.FieldValue{Key: f.Key, Label: f.Label, Value: v})
-		}
-	}
-	return out, nil
+	return slices.AppendSeq(make([]model.FieldValue, 0, len(obj.Fields)), fieldValues(t, obj)), nil
 }
 
 // Field is the resolver for the field field.
