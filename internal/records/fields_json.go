@@ -1,6 +1,7 @@
 package records
 
 import (
+	"bytes"
 	"encoding/json"
 	"unicode/utf8"
 )
@@ -27,7 +28,8 @@ func decodeFlatStrings(b []byte) (map[string]string, bool) {
 	if i >= len(b) || b[i] != '{' {
 		return nil, false
 	}
-	m := make(map[string]string, 8)
+	// Sized for the keys (or a little more): growing a map rehashes it.
+	m := make(map[string]string, bytes.Count(b, []byte(`":`)))
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return m, skipSpace(b, i+1) == len(b)

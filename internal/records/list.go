@@ -309,7 +309,9 @@ func (s *Service) listRows(ctx context.Context, q string, args []any) ([]row, er
 	var out []row
 	for rows.Next() {
 		var r row
-		if err := rows.Scan(&r.ID, &r.OrgID, &r.TemplateID, &r.CardID, &r.UniqueIdentifier, (*[]byte)(&r.Fields),
+		// IDs are scanned as arrays: as uuid.UUID (an sql.Scanner) pgx
+		// would format each as text for it to parse back.
+		if err := rows.Scan((*[16]byte)(&r.ID), (*[16]byte)(&r.OrgID), (*[16]byte)(&r.TemplateID), &r.CardID, &r.UniqueIdentifier, (*[]byte)(&r.Fields),
 			&r.BarcodeValue, &r.RecipientEmail, (*[]byte)(&r.SecurityQuestions), &r.ValidFrom, &r.ExpiresAt,
 			&r.Status, &r.CredentialState, &r.LockedFields, &r.HasPhoto, &r.Version, &r.CreatedAt, &r.UpdatedAt,
 			&r.ArchivedAt); err != nil {
