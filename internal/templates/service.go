@@ -1,13 +1,16 @@
 package templates
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -75,10 +78,55 @@ func (r *row) template() (*Template, error) {
 	t := &Template{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, Symbology: Symbology(r.Symbology),
 		CardIDFormat: cardid.Format(r.CardIDFormat), UniqueIdentifierKind: IdentifierKind(r.UniqueIdentifierKind),
 		DefaultValidityDays: r.DefaultValidityDays, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if err := json.Unmarshal(r.Fields, &t.Fields); err != nil {
+	fields, err := decodedFields.get(r.ID, r.Fields)
+	if err != nil {
 		return nil, fmt.Errorf("templates: decode fields of %s: %w", r.ID, err)
 	}
+	t.Fields = fields
 	return t, nil
+}
+
+// decodedFields keeps each template's decoded fields next to the JSON
+// they came from. Every page of records reads its template, and decoding
+// the fields again was half the cost of that read; the stored JSON is
+// compared byte for byte, so a changed template is decoded afresh. The
+// slices are shared between callers: a Template's Fields are read-only.
+var decodedFields = fieldsCache{byTemplate: map[uuid.UUID]cachedFields{}}
+
+type fieldsCache struct {
+	mu         sync.Mutex
+	byTemplate map[uuid.UUID]cachedFields
+}
+
+type cachedFields struct {
+	raw    []byte
+	fields []Field
+}
+
+// fieldsCacheSize bounds the cache; past it, it starts again empty.
+const fieldsCacheSize = 4096
+
+func (c *fieldsCache) get(id uuid.UUID, raw []byte) ([]Field, error) {
+	c.mu.Lock()
+	hit, ok := c.byTemplate[id]
+	c.mu.Unlock()
+	if ok && bytes.Equal(hit.raw, raw) {
+		return hit.fields, nil
+	}
+	var fields []Field
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return nil, err
+	}
+	// Capacity equal to length: an append by a caller copies, never
+	// writes into the shared array.
+	fields = slices.Clip(fields)
+	c.mu.Lock()
+	if len(c.byTemplate) >= fieldsCacheSize {
+		clear(c.byTemplate)
+	}
+	c.byTemplate[id] = cachedFields{raw: bytes.Clone(raw), fields: fields}
+	c.mu.Unlock()
+	return fields, nil
 }
 
 // normalise checks an input and fills defaults; every problem is reported.
