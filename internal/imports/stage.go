@@ -85,13 +85,6 @@ func (c *checker) cell(cells []string, col int) string {
 	return ""
 }
 
-func (c *checker) columnName(col int) string {
-	if col < len(c.header) && c.header[col] != "" {
-		return c.header[col]
-	}
-	return fmt.Sprintf("column %d", col+1)
-}
-
 func (c *checker) check(cells []string, line int) stagedRow {
 	r := stagedRow{line: line, fields: map[string]string{}, text: map[string]string{}, times: map[string]*time.Time{}}
 	bad := func(col int, field, format string, args ...any) {
