@@ -1,6 +1,8 @@
 package graph
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"testing"
 
@@ -28,5 +30,37 @@ func TestNextMessageEncodesLikeEncodingJSON(t *testing.T) {
 		require.NoError(t, json.Unmarshal(nextMessage(c.id, c.resp), &got), "%s: valid JSON", c.id)
 		require.NoError(t, json.Unmarshal(want, &expected))
 		require.Equal(t, expected, got, c.id)
+	}
+}
+
+// frameText's header must say what RFC 6455 says for every length class:
+// FIN and text, unmasked, and the length in 7, 7+16 or 7+64 bits.
+func TestFrameTextWritesTheHeaderOfEveryLength(t *testing.T) {
+	for _, n := range []int{0, 5, 125, 126, 300, 65535, 65536, 70000} {
+		msg := bytes.Repeat([]byte("x"), n)
+		frame := frameText(append(make([]byte, wsFrameRoom), msg...))
+		require.Equal(t, byte(0x81), frame[0], "%d: FIN and text", n)
+		var length, header int
+		switch l := int(frame[1]); {
+		case l < 126:
+			length, header = l, 2
+		case l == 126:
+			length, header = int(binary.BigEndian.Uint16(frame[2:])), 4
+		default:
+			length, header = int(binary.BigEndian.Uint64(frame[2:])), 10
+		}
+		require.Equal(t, n, length, "%d: the length", n)
+		require.Equal(t, msg, frame[header:], "%d: the message follows the header", n)
+		require.Equal(t, n < 126, header == 2, "%d: the shortest header", n)
+	}
+}
+
+// appendNextData's id must read back as the id, however odd.
+func TestNextMessageIDsReadBack(t *testing.T) {
+	for _, id := range []string{"1", "a-b_c", `quote"back\`, "<&>", "é", "\u2028", "tab\there"} {
+		var m wsMessage
+		require.NoError(t, json.Unmarshal(appendNextData(nil, id, []byte(`{}`)), &m), id)
+		require.Equal(t, id, m.ID)
+		require.Equal(t, "next", m.Type)
 	}
 }

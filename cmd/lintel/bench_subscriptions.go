@@ -10,22 +10,28 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
@@ -72,14 +78,20 @@ func (k progressKey) final() bool {
 }
 
 // benchSubscriber is one subscriber's connection and what it received.
+// Its socket is read by its wsClients' loop; the fields below fd belong to
+// that loop until it has stopped (or closed done).
 type benchSubscriber struct {
-	conn     *websocket.Conn
+	fd       int
+	done     chan struct{} // closed when the final event came, or the connection ended
+	firstMsg chan struct{}
+
+	partial  []byte   // the start of a frame not yet whole
+	fragment []byte   // a fragmented message's frames so far
 	raw      [][]byte // messages, as received
 	at       []time.Time
 	got      []progressKey // raw, decoded
-	done     chan struct{}
 	err      error
-	firstMsg chan struct{}
+	ended    bool
 }
 
 func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, masterKey string, logf func(string, ...any)) (*subscriptionBenchResult, error) {
@@ -124,14 +136,19 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 		return nil, err
 	}
 	logf("subscriptions: connecting %d subscribers", subscribers)
+	clients, err := newWSClients()
+	if err != nil {
+		return nil, err
+	}
+	defer clients.close()
 	subs := make([]*benchSubscriber, subscribers)
-	wsURL := "ws" + strings.TrimPrefix(srv.base, "http") + "/graphql"
+	serverAddr := strings.TrimPrefix(srv.base, "http://")
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(64)
 	for i := range subs {
 		g.Go(func() error {
-			s, err := subscribeProgress(gctx, ctx, wsURL, api.token, imp.ID)
+			s, err := clients.subscribeProgress(gctx, serverAddr, api.token, imp.ID)
 			if err != nil {
 				return fmt.Errorf("subscriber %d: %w", i, err)
 			}
@@ -139,13 +156,6 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 			return nil
 		})
 	}
-	defer func() {
-		for _, s := range subs {
-			if s != nil {
-				_ = s.conn.CloseNow()
-			}
-		}
-	}()
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -185,6 +195,7 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 		}
 	}
 	evs := stopListening()
+	clients.stop() // what the subscribers received is theirs to read now
 	res.Events = len(evs)
 	res.Expected = len(evs) * subscribers
 	for _, s := range subs {
@@ -223,68 +234,364 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 	return res, nil
 }
 
+// wsClients are the subscribers' graphql-transport-ws connections, read
+// by one goroutine. The subscribers share the machine with the server
+// they measure, and the less they do on arrival, the less they delay it: a
+// coder/websocket connection per subscriber costs a goroutine woken, two
+// read syscalls and a few allocations per message, which at 10,000
+// subscribers was a third of the machine's time during a fan-out. These
+// sockets are outside Go's netpoller instead: one level-triggered epoll,
+// one goroutine on its own thread, one read per readable socket; each
+// message is kept with the time it was read and decoded only after the
+// run. Only what the subscribers need is spoken: text messages from the
+// server (unmasked, possibly fragmented), masked text messages to it, and
+// the control frames.
+type wsClients struct {
+	epfd    int
+	stopper [2]int // a pipe: a byte written to it stops the loop
+	stopped chan struct{}
+	stop    func()
+
+	mu   sync.Mutex
+	subs map[int32]*benchSubscriber // by descriptor
+}
+
+func newWSClients() (*wsClients, error) {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	w := &wsClients{epfd: epfd, stopped: make(chan struct{}), subs: map[int32]*benchSubscriber{}}
+	if err := syscall.Pipe2(w.stopper[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		_ = syscall.Close(epfd)
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, w.stopper[0], &syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(w.stopper[0])}); err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
+	}
+	var once sync.Once
+	w.stop = func() {
+		once.Do(func() { _, _ = syscall.Write(w.stopper[1], []byte{0}) })
+		<-w.stopped
+	}
+	go w.loop()
+	return w, nil
+}
+
+// close stops the loop and closes every connection (without a close
+// handshake: the server sees them go, as it would a client's network).
+func (w *wsClients) close() {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for fd := range w.subs {
+		_ = syscall.Close(int(fd))
+	}
+	w.subs = nil
+	_ = syscall.Close(w.stopper[0])
+	_ = syscall.Close(w.stopper[1])
+	_ = syscall.Close(w.epfd)
+}
+
+// readBatchPause is how long the subscribers' loop pauses after reading
+// a batch of messages.
+const readBatchPause = 500 * time.Microsecond
+
+func (w *wsClients) loop() {
+	defer close(w.stopped)
+	runtime.LockOSThread() // it blocks in epoll_wait: a thread of its own, not a P's
+	defer runtime.UnlockOSThread()
+	events := make([]syscall.EpollEvent, 256)
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := syscall.EpollWait(w.epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			panic(fmt.Sprintf("bench subscribers: epoll_wait: %v", err))
+		}
+		for _, ev := range events[:n] {
+			if int(ev.Fd) == w.stopper[0] {
+				return
+			}
+			w.mu.Lock()
+			s := w.subs[ev.Fd]
+			w.mu.Unlock()
+			if s != nil && !s.ended {
+				s.readable(w, buf)
+			}
+		}
+		if n > 0 {
+			// Read in batches: a loop waiting in epoll_wait is woken by the
+			// kernel, on the server's time, for nearly every message of a
+			// fan-out, which a client on another machine would not cost
+			// it. A pause after each batch lets messages gather instead;
+			// it can only add to the latencies measured, by at most the
+			// pause.
+			ts := syscall.NsecToTimespec(int64(readBatchPause))
+			_ = syscall.Nanosleep(&ts, nil)
+		}
+	}
+}
+
 // subscribeProgress connects one subscriber, waits for the current state
-// (the first message), then reads on in the background until the final
-// event. dialCtx bounds the set-up, ctx the subscriber's life.
-func subscribeProgress(dialCtx, ctx context.Context, wsURL, token, importID string) (*benchSubscriber, error) {
-	conn, _, err := websocket.Dial(dialCtx, wsURL, &websocket.DialOptions{Subprotocols: []string{"graphql-transport-ws"}})
+// (the first message), and leaves it to the loop until the final event.
+func (w *wsClients) subscribeProgress(ctx context.Context, addr, token, importID string) (*benchSubscriber, error) {
+	fd, err := dialWebSocket(ctx, addr, "/graphql", "graphql-transport-ws")
 	if err != nil {
 		return nil, err
 	}
-	s := &benchSubscriber{conn: conn, done: make(chan struct{}), firstMsg: make(chan struct{})}
-	send := func(msg any) error {
+	s := &benchSubscriber{fd: fd, done: make(chan struct{}), firstMsg: make(chan struct{})}
+	w.mu.Lock()
+	w.subs[int32(fd)] = s // closed with the others from now on
+	w.mu.Unlock()
+	var out []byte
+	for _, msg := range []any{
+		map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}},
+		map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": subscriptionBenchQuery,
+			"variables": map[string]any{"id": importID}}},
+	} {
 		b, _ := json.Marshal(msg)
-		return conn.Write(ctx, websocket.MessageText, b)
+		out = appendClientFrame(out, 0x1, b)
 	}
-	if err := send(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}}); err != nil {
+	if err := writeSocket(fd, out); err != nil {
 		return nil, err
 	}
-	if err := send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": subscriptionBenchQuery,
-		"variables": map[string]any{"id": importID}}}); err != nil {
-		return nil, err
+	if err := syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_ADD, fd, &syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}); err != nil {
+		return nil, fmt.Errorf("epoll: %w", err)
 	}
-	go s.read(send)
 	select {
 	case <-s.firstMsg:
 		return s, nil
 	case <-s.done:
-		_ = conn.CloseNow()
 		return nil, fmt.Errorf("closed before the first message: %w", s.err)
-	case <-dialCtx.Done():
-		_ = conn.CloseNow()
-		return nil, dialCtx.Err()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 
-// read keeps each message with the time it arrived and decodes them only
-// after the run: the subscribers share the machine with the server, and
-// the less they do on arrival, the less they delay it. Reading without a
-// deadline spares a timer per message; the connection is closed at the end.
-func (s *benchSubscriber) read(send func(any) error) {
-	defer close(s.done)
-	for {
-		_, data, err := s.conn.Read(context.Background())
-		if err != nil {
-			s.err = err
-			return
-		}
-		now := time.Now()
-		switch {
-		case bytes.Contains(data, []byte(`"type":"next"`)):
-			s.raw, s.at = append(s.raw, data), append(s.at, now)
-			if len(s.raw) == 1 {
-				close(s.firstMsg)
-			} else if bytes.Contains(data, []byte(`"outcome":"`)) && !bytes.Contains(data, []byte(`"outcome":"RUNNING"`)) {
-				return // the final event
-			}
-		case bytes.Contains(data, []byte(`"type":"ping"`)):
-			_ = send(map[string]any{"type": "pong"})
-		case bytes.Contains(data, []byte(`"type":"connection_ack"`)), bytes.Contains(data, []byte(`"type":"pong"`)):
-		default:
-			s.err = fmt.Errorf("unexpected message: %.200s", data)
-			return
-		}
+// dialWebSocket opens a WebSocket to addr with Go's net package and hands
+// back a duplicate of its descriptor, non-blocking and out of Go's
+// netpoller (closing the original takes it out), for wsClients' epoll.
+func dialWebSocket(ctx context.Context, addr, path, subprotocol string) (int, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return -1, err
 	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
+	defer stop()
+	key := make([]byte, 16)
+	_, _ = rand.Read(key)
+	challenge := base64.StdEncoding.EncodeToString(key)
+	if _, err := fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n", path, addr, challenge, subprotocol); err != nil {
+		return -1, err
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return -1, fmt.Errorf("websocket handshake: %w", err)
+	}
+	_ = resp.Body.Close()
+	sum := sha1.Sum([]byte(challenge + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	switch {
+	case resp.StatusCode != http.StatusSwitchingProtocols:
+		return -1, fmt.Errorf("websocket handshake: %s", resp.Status)
+	case resp.Header.Get("Sec-WebSocket-Accept") != base64.StdEncoding.EncodeToString(sum[:]):
+		return -1, errors.New("websocket handshake: wrong Sec-WebSocket-Accept")
+	case resp.Header.Get("Sec-WebSocket-Protocol") != subprotocol:
+		return -1, fmt.Errorf("websocket handshake: subprotocol %q", resp.Header.Get("Sec-WebSocket-Protocol"))
+	case br.Buffered() > 0:
+		return -1, errors.New("websocket handshake: the server spoke first")
+	}
+	raw, err := conn.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	dup := -1
+	if cerr := raw.Control(func(fd uintptr) {
+		var r uintptr
+		var errno syscall.Errno
+		r, _, errno = syscall.Syscall(syscall.SYS_FCNTL, fd, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno != 0 {
+			err = errno
+			return
+		}
+		dup = int(r)
+	}); cerr != nil {
+		return -1, cerr
+	}
+	if err != nil {
+		return -1, fmt.Errorf("dup: %w", err)
+	}
+	return dup, nil // shares the original's O_NONBLOCK
+}
+
+// writeSocket writes all of b to a non-blocking socket; the subscribers
+// write little (init, subscribe, pongs), so a full send buffer is an error.
+func writeSocket(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// appendClientFrame appends one final frame of opcode with payload,
+// masked as a client's must be.
+func appendClientFrame(b []byte, opcode byte, payload []byte) []byte {
+	b = append(b, 0x80|opcode)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	b = append(b, mask[:]...)
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	return b
+}
+
+// readable reads what the socket has (the loop is level-triggered: what
+// one read leaves comes back at the next epoll_wait) and handles every
+// whole frame in it.
+func (s *benchSubscriber) readable(w *wsClients, buf []byte) {
+	n, err := syscall.Read(s.fd, buf)
+	switch {
+	case err == syscall.EAGAIN || err == syscall.EINTR:
+		return
+	case err != nil:
+		s.end(w, fmt.Errorf("read: %w", err))
+		return
+	case n == 0:
+		s.end(w, io.EOF)
+		return
+	}
+	now := time.Now()
+	data := buf[:n]
+	if len(s.partial) > 0 {
+		s.partial = append(s.partial, data...)
+		data = s.partial
+	}
+	for !s.ended {
+		size, first, payload, err := nextServerFrame(data)
+		if err != nil {
+			s.end(w, err)
+			return
+		}
+		if size == 0 {
+			break
+		}
+		data = data[size:]
+		s.frame(w, first&0x80 != 0, first&0x0f, bytes.Clone(payload), now)
+	}
+	s.partial = append(s.partial[:0], data...)
+}
+
+// nextServerFrame parses the frame at the start of b: its size (0 when b
+// does not hold all of it yet), its first byte (FIN and opcode) and its
+// payload, which points into b.
+func nextServerFrame(b []byte) (size int, first byte, payload []byte, err error) {
+	if len(b) < 2 {
+		return 0, 0, nil, nil
+	}
+	if b[1]&0x80 != 0 {
+		return 0, 0, nil, errors.New("a masked frame from the server")
+	}
+	head, n := 2, int(b[1]&0x7f)
+	switch n {
+	case 126:
+		if len(b) < 4 {
+			return 0, 0, nil, nil
+		}
+		head, n = 4, int(binary.BigEndian.Uint16(b[2:]))
+	case 127:
+		if len(b) < 10 {
+			return 0, 0, nil, nil
+		}
+		l := binary.BigEndian.Uint64(b[2:])
+		if l > 16<<20 {
+			return 0, 0, nil, fmt.Errorf("a %d-byte frame", l)
+		}
+		head, n = 10, int(l)
+	}
+	if len(b) < head+n {
+		return 0, 0, nil, nil
+	}
+	return head + n, b[0], b[head : head+n], nil
+}
+
+// frame handles one frame, whose payload it may keep.
+func (s *benchSubscriber) frame(w *wsClients, fin bool, opcode byte, payload []byte, now time.Time) {
+	switch opcode {
+	case 0x8: // close
+		code := 0
+		if len(payload) >= 2 {
+			code = int(binary.BigEndian.Uint16(payload))
+		}
+		s.end(w, fmt.Errorf("closed by the server: %d %s", code, payload[min(2, len(payload)):]))
+		return
+	case 0x9: // ping
+		if err := writeSocket(s.fd, appendClientFrame(nil, 0xA, payload)); err != nil {
+			s.end(w, err)
+		}
+		return
+	case 0xA: // pong
+		return
+	case 0x0: // continuation
+		s.fragment = append(s.fragment, payload...)
+	case 0x1:
+		s.fragment = payload
+	default:
+		s.end(w, fmt.Errorf("unexpected frame opcode %d", opcode))
+		return
+	}
+	if !fin {
+		return
+	}
+	data := s.fragment
+	s.fragment = nil
+	switch {
+	case bytes.Contains(data, []byte(`"type":"next"`)):
+		s.raw, s.at = append(s.raw, data), append(s.at, now)
+		if len(s.raw) == 1 {
+			close(s.firstMsg)
+		} else if bytes.Contains(data, []byte(`"outcome":"`)) && !bytes.Contains(data, []byte(`"outcome":"RUNNING"`)) {
+			s.end(w, nil) // the final event
+		}
+	case bytes.Contains(data, []byte(`"type":"ping"`)):
+		if err := writeSocket(s.fd, appendClientFrame(nil, 0x1, []byte(`{"type":"pong"}`))); err != nil {
+			s.end(w, err)
+		}
+	case bytes.Contains(data, []byte(`"type":"connection_ack"`)), bytes.Contains(data, []byte(`"type":"pong"`)):
+	default:
+		s.end(w, fmt.Errorf("unexpected message: %.200s", data))
+	}
+}
+
+// end stops reading s: err is why (nil: the final event came). The
+// socket stays open until wsClients.close, as a subscriber that is done
+// would keep it.
+func (s *benchSubscriber) end(w *wsClients, err error) {
+	s.ended, s.err = true, err
+	_ = syscall.EpollCtl(w.epfd, syscall.EPOLL_CTL_DEL, s.fd, nil)
+	close(s.done)
 }
 
 // decode turns the messages received into progress keys.

@@ -141,3 +141,92 @@ func TestWebSocketProtocol(t *testing.T) {
 		require.Equal(t, websocket.StatusCode(4406), websocket.CloseStatus(err), "err: %v", err)
 	})
 }
+
+// TestSubscribersOfOneEventEachGetTheirOwnResult covers the fan-out's
+// shared rendering (subscribers of one event with the same operation,
+// variables, organisation and role share one rendering of it) as a client
+// sees it: the same query gives the same data under each subscriber's own
+// id, another selection or another role its own data, another
+// organisation nothing of it, and every subscriber gets every change in
+// order.
+func TestSubscribersOfOneEventEachGetTheirOwnResult(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	acme := s.org("Acme")
+	admin := s.operator(acme, "admin@acme.test", caller.RoleAdmin)
+	viewer := s.operator(acme, "viewer@acme.test", caller.RoleViewer)
+	globex := s.operator(s.org("Globex"), "admin@globex.test", caller.RoleAdmin)
+	tid := admin.createTemplate(staffTemplate)
+	globexTid := globex.createTemplate(staffTemplate)
+
+	const ids = `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId } }`
+	const aliased = `subscription($t: ID!) { recordChanged(templateId: $t) { id: recordId record { cardId status } } }`
+	subscribe := func(t *testing.T, token, id, query, templateID string) *websocket.Conn {
+		conn, _, err := wsDial(t, s.URL, "")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.CloseNow() })
+		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+		ack, err := wsRead(t, conn, 5*time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "connection_ack", ack["type"])
+		wsSend(t, conn, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": map[string]any{"t": templateID}}})
+		return conn
+	}
+	// next reads n next messages and returns their ids and data.
+	next := func(t *testing.T, conn *websocket.Conn, n int) (gotIDs []string, data []any) {
+		t.Helper()
+		for range n {
+			msg, err := wsRead(t, conn, 5*time.Second)
+			require.NoError(t, err)
+			require.Equal(t, "next", msg["type"], "message: %v", msg)
+			payload := msg["payload"].(map[string]any)
+			require.Nil(t, payload["errors"], "message: %v", msg)
+			gotIDs = append(gotIDs, msg["id"].(string))
+			data = append(data, payload["data"].(map[string]any)["recordChanged"])
+		}
+		return gotIDs, data
+	}
+	nothingMore := func(t *testing.T, conn *websocket.Conn) {
+		t.Helper()
+		msg, err := wsRead(t, conn, 300*time.Millisecond)
+		require.Error(t, err, "nothing more, got %v", msg)
+	}
+
+	first := subscribe(t, admin.Token, "first", ids, tid)
+	second := subscribe(t, admin.Token, "second", ids, tid)
+	third := subscribe(t, admin.Token, "third", ids, tid)
+	other := subscribe(t, admin.Token, "other", aliased, tid)
+	asViewer := subscribe(t, viewer.Token, "viewer", ids, tid)
+	elsewhere := subscribe(t, globex.Token, "elsewhere", ids, globexTid)
+	time.Sleep(300 * time.Millisecond) // let all of them register
+
+	var rids []string
+	for i := range 4 {
+		rids = append(rids, admin.addRecord(tid, fmt.Sprint(3001+i), fmt.Sprintf("p%d@acme.test", i), "P"))
+	}
+	want := make([]any, len(rids))
+	wantAliased := make([]any, len(rids))
+	for i, rid := range rids {
+		want[i] = map[string]any{"kind": "CREATED", "recordId": rid}
+		wantAliased[i] = map[string]any{"id": rid, "record": map[string]any{"cardId": fmt.Sprint(3001 + i), "status": "ACTIVE"}}
+	}
+	for _, c := range []struct {
+		conn *websocket.Conn
+		id   string
+		want []any
+	}{{first, "first", want}, {second, "second", want}, {third, "third", want}, {other, "other", wantAliased}, {asViewer, "viewer", want}} {
+		gotIDs, data := next(t, c.conn, len(rids))
+		require.Equal(t, []string{c.id, c.id, c.id, c.id}, gotIDs, "each subscriber's messages carry its own id")
+		require.Equal(t, c.want, data, "%s: every change, in order, as its own query selects it", c.id)
+	}
+
+	// Globex's subscriber hears of Globex's change first: of Acme's, nothing.
+	rid := globex.addRecord(globexTid, "9001", "g@globex.test", "G")
+	gotIDs, data := next(t, elsewhere, 1)
+	require.Equal(t, []string{"elsewhere"}, gotIDs)
+	require.Equal(t, []any{map[string]any{"kind": "CREATED", "recordId": rid}}, data)
+	// A read that times out closes the connection: these come last.
+	for _, conn := range []*websocket.Conn{first, second, third, other, asViewer, elsewhere} {
+		nothingMore(t, conn)
+	}
+}

@@ -36,14 +36,24 @@ type Event struct {
 	ID    string          `json:"id,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
 
-	decoded *decodedData // set by Publish
+	shared *sharedState // set by Publish
 }
 
-// decodedData is Data decoded once for all subscribers.
-type decodedData struct {
+// sharedState is what the subscribers of one published event compute once
+// for all of them.
+type sharedState struct {
+	decodeOnce sync.Once
+	decoded    any
+	decodeErr  error
+
+	mu      sync.Mutex
+	results map[any]*sharedResult
+}
+
+// sharedResult is one of Shared's results.
+type sharedResult struct {
 	once  sync.Once
 	value any
-	err   error
 }
 
 // Decoded returns decode(Data), computed once per published event however
@@ -52,11 +62,38 @@ type decodedData struct {
 // same for every caller of one event (one per topic kind), and the value
 // it returns is shared: treat it as read-only.
 func (e *Event) Decoded(decode func(json.RawMessage) (any, error)) (any, error) {
-	if e.decoded == nil {
+	if e.shared == nil {
 		return decode(e.Data)
 	}
-	e.decoded.once.Do(func() { e.decoded.value, e.decoded.err = decode(e.Data) })
-	return e.decoded.value, e.decoded.err
+	e.shared.decodeOnce.Do(func() { e.shared.decoded, e.shared.decodeErr = decode(e.Data) })
+	return e.shared.decoded, e.shared.decodeErr
+}
+
+// Shared returns what compute returns for key, computed once per published
+// event and key however many subscribers ask: the first caller computes it,
+// callers with the same key meanwhile wait for it, and later ones get it
+// at once. It lets subscribers that would derive the same thing from the
+// event (a rendered message, say) derive it once; key must therefore
+// capture everything besides the event that the result depends on. The
+// results live as long as the event: until every subscriber is done with
+// it. The value returned is shared: treat it as read-only. For an event
+// never published (made by hand), compute runs on every call.
+func (e *Event) Shared(key any, compute func() any) any {
+	if e.shared == nil {
+		return compute()
+	}
+	e.shared.mu.Lock()
+	r := e.shared.results[key]
+	if r == nil {
+		if e.shared.results == nil {
+			e.shared.results = map[any]*sharedResult{}
+		}
+		r = &sharedResult{}
+		e.shared.results[key] = r
+	}
+	e.shared.mu.Unlock()
+	r.once.Do(func() { r.value = compute() })
+	return r.value
 }
 
 // NotifyPgx is Notify for code that holds a pgx transaction (or, outside a
@@ -179,7 +216,7 @@ func (b *Broker) listen(ctx context.Context) error {
 // *Event.
 func (b *Broker) Publish(e Event) {
 	ev := &e
-	ev.decoded = &decodedData{}
+	ev.shared = &sharedState{}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for s := range b.topics[ev.Topic] {
@@ -243,13 +280,19 @@ type Feed[T any] struct {
 	ch      chan T
 	convert func(*Event) (v T, ok, last bool)
 	cancel  context.CancelFunc
-	notify  func() // see Notify
+	notify  func(from *Event) // see Notify
 
 	mu          sync.Mutex
 	started     bool
 	closed      bool
-	pending     []T
+	pending     []pendingValue[T]
 	pendingLast bool // nothing comes after pending: a last value, or the broker ended the feed
+}
+
+// pendingValue is a value kept until Start, with the event it came from.
+type pendingValue[T any] struct {
+	v    T
+	from *Event
 }
 
 // NewFeed subscribes to topic in org until ctx ends. convert turns an
@@ -265,13 +308,29 @@ func NewFeed[T any](ctx context.Context, b *Broker, org uuid.UUID, topic string,
 
 // Notify makes the feed call fn after each value it puts in the channel
 // and after closing it, so that a consumer can read exactly when there is
-// something to read instead of parking a goroutine on the channel. fn must
-// not block. Call it before Start.
-func (f *Feed[T]) Notify(fn func()) { f.notify = fn }
+// something to read instead of parking a goroutine on the channel. fn gets
+// the event the value was converted from, so that consumers of one event
+// can share work through Event.Shared; it gets nil for StartWith's first
+// value and for the close. The calls come in channel order, one at a time.
+// fn must not block. Call Notify before Start.
+func (f *Feed[T]) Notify(fn func(from *Event)) { f.notify = fn }
 
-func (f *Feed[T]) notified() {
+func (f *Feed[T]) notified(from *Event) {
 	if f.notify != nil {
-		f.notify()
+		f.notify(from)
+	}
+}
+
+// Skip drops the next value from the channel, for a consumer that Notify
+// told of it and that has handled it without reading it (with a result
+// shared by the event's other subscribers). It reports whether there was a
+// value to drop. Only the channel's one reader may call it.
+func (f *Feed[T]) Skip() bool {
+	select {
+	case _, ok := <-f.ch:
+		return ok
+	default:
+		return false
 	}
 }
 
@@ -290,11 +349,11 @@ func (f *Feed[T]) start(first *T, last bool) <-chan T {
 	if !f.closed {
 		if first != nil {
 			f.ch <- *first // the channel is empty and holds one more than pending can
-			f.notified()
+			f.notified(nil)
 		}
-		for _, v := range f.pending {
-			f.ch <- v
-			f.notified()
+		for _, p := range f.pending {
+			f.ch <- p.v
+			f.notified(p.from)
 		}
 		f.pending, f.started = nil, true
 		if last || f.pendingLast {
@@ -318,13 +377,13 @@ func (f *Feed[T]) deliver(ev *Event) bool {
 		if len(f.pending) == subscriberBuffer {
 			return false
 		}
-		f.pending = append(f.pending, v)
+		f.pending = append(f.pending, pendingValue[T]{v: v, from: ev})
 		f.pendingLast = last
 		return true
 	default:
 		select {
 		case f.ch <- v:
-			f.notified()
+			f.notified(ev)
 		default:
 			return false
 		}
@@ -340,7 +399,7 @@ func (f *Feed[T]) deliver(ev *Event) bool {
 func (f *Feed[T]) finish() {
 	f.closed = true
 	close(f.ch)
-	f.notified()
+	f.notified(nil)
 	f.cancel()
 }
 
@@ -357,7 +416,7 @@ func (f *Feed[T]) end() {
 	default:
 		f.closed = true
 		close(f.ch)
-		f.notified()
+		f.notified(nil)
 	}
 }
 

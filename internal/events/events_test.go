@@ -253,3 +253,74 @@ func TestAFeedEndsWithItsContextOrWhenItsConsumerFallsBehind(t *testing.T) {
 	require.Equal(t, 1+256, n, "the current state and the 256 events it could hold")
 	require.Equal(t, int64(2), b.Dropped())
 }
+
+func TestSubscribersOfAnEventComputeWhatTheyShareOncePerKey(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	subs := make([]<-chan *events.Event, 50)
+	for i := range subs {
+		subs[i] = b.Subscribe(t.Context(), org, "t")
+	}
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "1"})
+	var computed sync.Map // key → times
+	var wg sync.WaitGroup
+	for i, ch := range subs {
+		wg.Go(func() {
+			ev := <-ch
+			key := fmt.Sprint("selection ", i%2)
+			v := ev.Shared(key, func() any {
+				n, _ := computed.LoadOrStore(key, new(atomic.Int32))
+				n.(*atomic.Int32).Add(1)
+				time.Sleep(10 * time.Millisecond) // others with the key wait for it
+				return key + " of event " + ev.ID
+			})
+			assert.Equal(t, key+" of event 1", v, "each key gets its own result")
+		})
+	}
+	wg.Wait()
+	for _, key := range []string{"selection 0", "selection 1"} {
+		n, ok := computed.Load(key)
+		require.True(t, ok)
+		require.Equal(t, int32(1), n.(*atomic.Int32).Load(), "%s: computed once for its 25 subscribers", key)
+	}
+
+	// An event never published (made by hand) computes each time.
+	ev := &events.Event{ID: "2"}
+	calls := 0
+	for range 2 {
+		ev.Shared("k", func() any { calls++; return nil })
+	}
+	require.Equal(t, 2, calls)
+}
+
+func TestAFeedTellsItsConsumerWhichEventEachValueCameFrom(t *testing.T) {
+	t.Parallel()
+	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
+	org := uuid.New()
+	id := func(ev *events.Event) (string, bool, bool) { return ev.ID, true, ev.Kind == "LAST" }
+	feed := events.NewFeed(t.Context(), b, org, "t", id)
+	var mu sync.Mutex
+	var from []string // the event each notification named, "-" for none
+	feed.Notify(func(ev *events.Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ev == nil {
+			from = append(from, "-")
+			return
+		}
+		from = append(from, ev.ID)
+	})
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "1"}) // kept until the start
+	ch := feed.StartWith("current", false)
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "2"})
+	require.True(t, feed.Skip(), "a value to drop")
+	b.Publish(events.Event{Org: org, Topic: "t", ID: "3", Kind: "LAST"})
+	var got []string
+	for v := range ch {
+		got = append(got, v)
+	}
+	require.Equal(t, []string{"1", "2", "3"}, got, "Skip dropped the first value in the channel, the current state")
+	require.Equal(t, []string{"-", "1", "2", "3", "-"}, from, "in channel order: the current state, the events, the close")
+	require.False(t, feed.Skip(), "nothing left to drop")
+}

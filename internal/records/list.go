@@ -14,6 +14,7 @@ import (
 
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/caller"
+	"github.com/lintel/lintel/internal/jsonquote"
 	"github.com/lintel/lintel/internal/templates"
 )
 
@@ -93,27 +94,13 @@ type cursor struct {
 func encodeCursor(c cursor) string {
 	b := make([]byte, 0, 96)
 	b = append(b, `{"f":`...)
-	b = appendCursorString(b, string(c.Field))
+	b = jsonquote.Append(b, string(c.Field))
 	b = append(b, `,"v":`...)
-	b = appendCursorString(b, c.Value)
+	b = jsonquote.Append(b, c.Value)
 	b = append(b, `,"i":"`...)
 	b = append(b, c.ID.String()...)
 	b = append(b, `"}`...)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// appendCursorString appends s quoted: as is when it is printable ASCII
-// with nothing to escape, through encoding/json otherwise.
-func appendCursorString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
 }
 
 func decodeCursor(s, arg string, field OrderField) (*cursor, error) {
