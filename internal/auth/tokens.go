@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -36,14 +37,33 @@ type Signer struct {
 	key []byte
 	ttl time.Duration
 	now func() time.Time
+
+	// verified remembers tokens that passed Verify until they expire: a
+	// console sends the same token with every request for its lifetime,
+	// and parsing and checking it again was a twentieth of a request.
+	// Only a token that verified is kept, under its exact text, so the
+	// answer is the one checking it again would give.
+	mu       sync.Mutex
+	verified map[string]verifiedToken
 }
+
+type verifiedToken struct {
+	principal caller.Principal
+	expires   time.Time
+}
+
+// tokenLeeway is the clock difference between replicas tolerated.
+const tokenLeeway = 5 * time.Second
+
+// verifiedTokens bounds the cache; past it, it starts again empty.
+const verifiedTokens = 10000
 
 // NewSigner returns a signer using key (at least 32 bytes).
 func NewSigner(key []byte, ttl time.Duration) (*Signer, error) {
 	if len(key) < 32 {
 		return nil, errors.New("auth: access-token signing key must be at least 32 bytes")
 	}
-	return &Signer{key: key, ttl: ttl, now: time.Now}, nil
+	return &Signer{key: key, ttl: ttl, now: time.Now, verified: map[string]verifiedToken{}}, nil
 }
 
 // Issue returns a signed access token for p and its expiry.
@@ -74,6 +94,29 @@ func (s *Signer) Issue(p *caller.Principal) (string, time.Time, error) {
 // Verify parses an access token and returns its principal, or an
 // UNAUTHENTICATED error.
 func (s *Signer) Verify(token string) (*caller.Principal, error) {
+	s.mu.Lock()
+	hit, ok := s.verified[token]
+	s.mu.Unlock()
+	if ok && s.now().Before(hit.expires) {
+		p := hit.principal
+		return &p, nil
+	}
+	p, expires, err := s.verify(token)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.verified) >= verifiedTokens {
+		clear(s.verified)
+	}
+	s.verified[token] = verifiedToken{principal: *p, expires: expires}
+	s.mu.Unlock()
+	return p, nil
+}
+
+// verify checks token and returns its caller and the instant it stops
+// being accepted (its expiry plus the leeway).
+func (s *Signer) verify(token string) (*caller.Principal, time.Time, error) {
 	var claims accessClaims
 	_, err := jwt.ParseWithClaims(token, &claims, func(t *jwt.Token) (any, error) {
 		if t.Method != jwt.SigningMethodHS256 {
@@ -86,21 +129,22 @@ func (s *Signer) Verify(token string) (*caller.Principal, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithIssuer(tokenIssuer),
 		jwt.WithAudience(tokenAudience),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(tokenLeeway),
 		jwt.WithTimeFunc(s.now),
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, apperr.New(apperr.Unauthenticated, "access token expired")
+			return nil, time.Time{}, apperr.New(apperr.Unauthenticated, "access token expired")
 		}
-		return nil, apperr.New(apperr.Unauthenticated, "invalid access token")
+		return nil, time.Time{}, apperr.New(apperr.Unauthenticated, "invalid access token")
 	}
 	opID, err1 := uuid.Parse(claims.Subject)
 	orgID, err2 := uuid.Parse(claims.OrgID)
 	if err1 != nil || err2 != nil || !(claims.Role.Valid() || claims.Role == caller.RoleGateway) {
-		return nil, apperr.New(apperr.Unauthenticated, "invalid access token")
+		return nil, time.Time{}, apperr.New(apperr.Unauthenticated, "invalid access token")
 	}
-	return &caller.Principal{OperatorID: opID, OrgID: orgID, Role: claims.Role, Email: claims.Email}, nil
+	return &caller.Principal{OperatorID: opID, OrgID: orgID, Role: claims.Role, Email: claims.Email},
+		claims.ExpiresAt.Add(tokenLeeway), nil
 }
 
 // SigningKey returns the configured key, or the one stored in the database,

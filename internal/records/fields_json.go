@@ -1,8 +1,8 @@
 package records
 
 import (
-	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -22,14 +22,18 @@ func decodeFields(raw []byte) (map[string]string, error) {
 }
 
 // decodeFlatStrings reads {"key": "value", …} without \u escapes; ok is
-// false for anything else.
-func decodeFlatStrings(b []byte) (map[string]string, bool) {
+// false for anything else. The JSON is copied into one string, and keys
+// and values without escapes are slices of it: one allocation per record
+// rather than two per field.
+func decodeFlatStrings(raw []byte) (map[string]string, bool) {
+	b := string(raw)
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return nil, false
 	}
-	// Sized for the keys (or a little more): growing a map rehashes it.
-	m := make(map[string]string, bytes.Count(b, []byte(`":`)))
+	// Sized for the keys (a colon each; values may add a few): growing a
+	// map rehashes it.
+	m := make(map[string]string, min(strings.Count(b, ":"), 64))
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return m, skipSpace(b, i+1) == len(b)
@@ -66,7 +70,7 @@ func decodeFlatStrings(b []byte) (map[string]string, bool) {
 // plainString reads a JSON string starting at b[i] that is valid UTF-8
 // and has no \u escapes (PostgreSQL writes those only for rare control
 // characters), returning it and the index after its closing quote.
-func plainString(b []byte, i int) (string, int, bool) {
+func plainString(b string, i int) (string, int, bool) {
 	if i >= len(b) || b[i] != '"' {
 		return "", 0, false
 	}
@@ -76,10 +80,10 @@ func plainString(b []byte, i int) (string, int, bool) {
 		switch c := b[j]; {
 		case c == '"':
 			s := b[start:j]
-			if !ascii && !utf8.Valid(s) {
+			if !ascii && !utf8.ValidString(s) {
 				return "", 0, false
 			}
-			return string(s), j + 1, true
+			return s, j + 1, true
 		case c == '\\':
 			return escapedString(b, start, ascii)
 		case c < 0x20:
@@ -92,7 +96,7 @@ func plainString(b []byte, i int) (string, int, bool) {
 }
 
 // escapedString finishes plainString for a string with escapes.
-func escapedString(b []byte, start int, ascii bool) (string, int, bool) {
+func escapedString(b string, start int, ascii bool) (string, int, bool) {
 	out := make([]byte, 0, 64)
 	for j := start; j < len(b); j++ {
 		c := b[j]
@@ -133,7 +137,7 @@ func escapedString(b []byte, start int, ascii bool) (string, int, bool) {
 	return "", 0, false
 }
 
-func skipSpace(b []byte, i int) int {
+func skipSpace(b string, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
 		i++
 	}
