@@ -754,18 +754,8 @@ func TestExportProgressSubscription(t *testing.T) {
 		admin.addRecord(tid, fmt.Sprint(i+1), fmt.Sprintf("p%d@acme.test", i), "P")
 	}
 	subscribe := func(t *testing.T, token, id string) *websocket.Conn {
-		conn, _, err := wsDial(t, s.URL, "")
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = conn.CloseNow() })
-		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-		ack, err := wsRead(t, conn, 5*time.Second)
-		require.NoError(t, err)
-		require.Equal(t, "connection_ack", ack["type"])
-		wsSend(t, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-			"query":     `subscription($id: ID!) { exportProgress(id: $id) { exportId status processed total rowCount size error } }`,
-			"variables": map[string]any{"id": id},
-		}})
-		return conn
+		return wsSubscribe(t, s.URL, token, "1", `subscription($id: ID!) { exportProgress(id: $id) { exportId status processed total rowCount size error } }`,
+			map[string]any{"id": id})
 	}
 
 	t.Run("a viewer follows an export to its end, then the stream completes", func(t *testing.T) {

@@ -167,6 +167,22 @@ func wsSend(t *testing.T, conn *websocket.Conn, msg any) {
 }
 
 // wsRead reads the next message that is not a ping, answering pings.
+// wsSubscribe opens a graphql-transport-ws connection to base as the
+// holder of token, waits for the ack, and subscribes with query and
+// variables under id; the connection is closed when t ends.
+func wsSubscribe(t *testing.T, base, token, id, query string, variables map[string]any) *websocket.Conn {
+	t.Helper()
+	conn, _, err := wsDial(t, base, "")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.CloseNow() })
+	wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
+	ack, err := wsRead(t, conn, 5*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, "connection_ack", ack["type"])
+	wsSend(t, conn, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": variables}})
+	return conn
+}
+
 func wsRead(t *testing.T, conn *websocket.Conn, timeout time.Duration) (map[string]any, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -196,18 +212,8 @@ func TestSubscriptions(t *testing.T) {
 	tid := admin.createTemplate(staffTemplate)
 
 	subscribe := func(t *testing.T, token, templateID string) *websocket.Conn {
-		conn, _, err := wsDial(t, s.URL, "")
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = conn.CloseNow() })
-		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-		ack, err := wsRead(t, conn, 5*time.Second)
-		require.NoError(t, err)
-		require.Equal(t, "connection_ack", ack["type"])
-		wsSend(t, conn, map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{
-			"query":     `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId record { cardId version status } } }`,
-			"variables": map[string]any{"t": templateID},
-		}})
-		return conn
+		return wsSubscribe(t, s.URL, token, "1", `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId record { cardId version status } } }`,
+			map[string]any{"t": templateID})
 	}
 
 	t.Run("a viewer sees every change to the template's records in order", func(t *testing.T) {

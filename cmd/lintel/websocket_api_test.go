@@ -162,15 +162,7 @@ func TestSubscribersOfOneEventEachGetTheirOwnResult(t *testing.T) {
 	const ids = `subscription($t: ID!) { recordChanged(templateId: $t) { kind recordId } }`
 	const aliased = `subscription($t: ID!) { recordChanged(templateId: $t) { id: recordId record { cardId status } } }`
 	subscribe := func(t *testing.T, token, id, query, templateID string) *websocket.Conn {
-		conn, _, err := wsDial(t, s.URL, "")
-		require.NoError(t, err)
-		t.Cleanup(func() { _ = conn.CloseNow() })
-		wsSend(t, conn, map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + token}})
-		ack, err := wsRead(t, conn, 5*time.Second)
-		require.NoError(t, err)
-		require.Equal(t, "connection_ack", ack["type"])
-		wsSend(t, conn, map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": query, "variables": map[string]any{"t": templateID}}})
-		return conn
+		return wsSubscribe(t, s.URL, token, id, query, map[string]any{"t": templateID})
 	}
 	// next reads n next messages and returns their ids and data.
 	next := func(t *testing.T, conn *websocket.Conn, n int) (gotIDs []string, data []any) {
