@@ -17,20 +17,19 @@ import (
 
 // Config is everything `lintel serve` can be told.
 type Config struct {
-	Addr           string
-	DebugAddr      string
-	DataDir        string
-	DatabaseURL    string
-	DBMaxConns     int
-	LogLevel       string
-	LogFormat      string
-	Introspection  string // "auto", "on" or "off"
-	MaxBodyBytes   int64
-	MaxUploadBytes int64
-	PhotoMaxBytes  int64
-	MaxQueryDepth  int
-	// GraphQLPageRenderer is "on" or "off" (see graph.Options.PlainRecordPages).
-	GraphQLPageRenderer  string
+	Addr                 string
+	DebugAddr            string
+	DataDir              string
+	DatabaseURL          string
+	DBMaxConns           int
+	LogLevel             string
+	LogFormat            string
+	Introspection        string // "auto", "on" or "off"
+	MaxBodyBytes         int64
+	MaxUploadBytes       int64
+	PhotoMaxBytes        int64
+	MaxQueryDepth        int
+	GraphQLPageRenderer  string // "on" or "off" (see graph.Options.PlainRecordPages)
 	MaxComplexity        int
 	AllowedOrigins       string
 	JWTSecret            string

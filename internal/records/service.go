@@ -44,9 +44,8 @@ func DefaultConfig() Config { return Config{PhotoMaxBytes: 5 << 20, PhotoMaxPixe
 
 // Service stores card records, scoped to the caller's organisation.
 type Service struct {
-	db *bun.DB
-	// pool reads pages of records straight through pgx (see List).
-	pool      *pgxpool.Pool
+	db        *bun.DB
+	pool      *pgxpool.Pool // reads pages of records straight through pgx (see List)
 	templates *templates.Service
 	cfg       Config
 }
