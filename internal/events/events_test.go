@@ -154,14 +154,22 @@ func TestTheListenerReconnectsAfterTheConnectionIsKilled(t *testing.T) {
 
 var _ bun.IDB = (*bun.DB)(nil)
 
-func TestAnEventIsDecodedOnceForAllItsSubscribers(t *testing.T) {
-	t.Parallel()
+// brokerWithSubscribers returns a broker (not listening) with n
+// subscribers of one organisation's topic "t".
+func brokerWithSubscribers(t *testing.T, n int) (*events.Broker, uuid.UUID, []<-chan *events.Event) {
+	t.Helper()
 	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
 	org := uuid.New()
-	subs := make([]<-chan *events.Event, 50)
+	subs := make([]<-chan *events.Event, n)
 	for i := range subs {
 		subs[i] = b.Subscribe(t.Context(), org, "t")
 	}
+	return b, org, subs
+}
+
+func TestAnEventIsDecodedOnceForAllItsSubscribers(t *testing.T) {
+	t.Parallel()
+	b, org, subs := brokerWithSubscribers(t, 50)
 	var decodes atomic.Int32
 	decode := func(data json.RawMessage) (any, error) {
 		decodes.Add(1)
@@ -256,12 +264,7 @@ func TestAFeedEndsWithItsContextOrWhenItsConsumerFallsBehind(t *testing.T) {
 
 func TestSubscribersOfAnEventComputeWhatTheyShareOncePerKey(t *testing.T) {
 	t.Parallel()
-	b := events.NewBroker(&pgx.ConnConfig{}, testLogger(t))
-	org := uuid.New()
-	subs := make([]<-chan *events.Event, 50)
-	for i := range subs {
-		subs[i] = b.Subscribe(t.Context(), org, "t")
-	}
+	b, org, subs := brokerWithSubscribers(t, 50)
 	b.Publish(events.Event{Org: org, Topic: "t", ID: "1"})
 	var computed sync.Map // key → times
 	var wg sync.WaitGroup

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/lintel/lintel/internal/apperr"
 	"github.com/lintel/lintel/internal/caller"
 	"github.com/lintel/lintel/internal/jsonquote"
+	"github.com/lintel/lintel/internal/store"
 	"github.com/lintel/lintel/internal/templates"
 )
 
@@ -288,7 +288,7 @@ func (s *Service) List(ctx context.Context, templateID uuid.UUID, f Filter, orde
 // does. Parameters are sent apart from the statement, so PostgreSQL
 // plans each shape of listing once per connection.
 func (s *Service) listRows(ctx context.Context, q string, args []any) ([]row, error) {
-	rows, err := s.pool.Query(ctx, numberedPlaceholders(q), args...)
+	rows, err := s.pool.Query(ctx, store.Numbered(q), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -307,24 +307,6 @@ func (s *Service) listRows(ctx context.Context, q string, args []any) ([]row, er
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// numberedPlaceholders turns bun's "?" placeholders into PostgreSQL's $1,
-// $2…; the listing's SQL has no "?" of its own.
-func numberedPlaceholders(q string) string {
-	var b strings.Builder
-	b.Grow(len(q) + 16)
-	n := 0
-	for i := 0; i < len(q); i++ {
-		if q[i] != '?' {
-			b.WriteByte(q[i])
-			continue
-		}
-		n++
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n))
-	}
-	return b.String()
 }
 
 // Count returns how many of a template's records match f (VIEWER).

@@ -348,7 +348,7 @@ func (s *Service) get(ctx context.Context, db bun.IDB, org, id uuid.UUID, forUpd
 	var r row
 	var err error
 	if own, ok := db.(*bun.DB); ok && own == s.db && !forUpdate {
-		err = s.pool.QueryRow(ctx, `SELECT `+columns+` FROM card_templates WHERE id = $1 AND org_id = $2`, id, org).Scan(
+		err = s.pool.QueryRow(ctx, store.Numbered(q), id, org).Scan(
 			(*[16]byte)(&r.ID), (*[16]byte)(&r.OrgID), &r.Name, &r.Description, (*[]byte)(&r.Fields), &r.Symbology, &r.CardIDFormat,
 			&r.UniqueIdentifierKind, &r.DefaultValidityDays, &r.Version, &r.CreatedAt, &r.UpdatedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
