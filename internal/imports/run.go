@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/lintel/lintel/internal/apperr"
@@ -63,10 +64,21 @@ func (s *Service) publish(ctx context.Context, imp *Import) {
 }
 
 func (s *Service) announce(ctx context.Context, imp *Import) {
-	data, _ := json.Marshal(ProgressOf(imp))
-	if err := events.NotifyPgx(ctx, s.db.Pool, events.Event{Org: imp.OrgID, Topic: TopicFor(imp.ID), Kind: "PROGRESS", ID: imp.ID.String(), Data: data}); err != nil {
+	if err := announceOn(ctx, s.db.Pool, imp); err != nil {
 		s.log.Warn("import progress not announced", "import", imp.ID, "err", err)
 	}
+}
+
+// announceOn sends imp's progress on db. On a transaction PostgreSQL
+// delivers it at the commit: an import's end is announced by the
+// transaction that records it, so no subscriber can miss a recorded end
+// (a process killed, or a job's context ended, between a commit and a
+// separate announcement would leave them at the previous phase for good).
+func announceOn(ctx context.Context, db interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}, imp *Import) error {
+	data, _ := json.Marshal(ProgressOf(imp))
+	return events.NotifyPgx(ctx, db, events.Event{Org: imp.OrgID, Topic: TopicFor(imp.ID), Kind: "PROGRESS", ID: imp.ID.String(), Data: data})
 }
 
 // PreviewResult is a dry run's outcome.
@@ -324,14 +336,19 @@ func (s *Service) finish(ctx context.Context, imp *Import, o Outcome, code, msg 
 			return fmt.Errorf("imports: record outcome: %w", err)
 		}
 		action := map[Outcome]string{Failed: "import.fail", Cancelled: "import.cancelled"}[o]
-		return s.audit(ctx, tx, imp, action, map[string]any{"fileName": imp.FileName, "sha256": fmt.Sprintf("%x", imp.FileSHA256), "code": code, "reason": msg})
+		if err := s.audit(ctx, tx, imp, action, map[string]any{"fileName": imp.FileName, "sha256": fmt.Sprintf("%x", imp.FileSHA256), "code": code, "reason": msg}); err != nil {
+			return err
+		}
+		ended := *imp
+		done := PhaseDone
+		ended.Outcome, ended.Phase, ended.ErrorCode, ended.ErrorMessage = &o, &done, code, msg
+		return announceOn(ctx, tx, &ended)
 	})
 	if err != nil {
 		return err
 	}
 	done := PhaseDone
 	imp.Outcome, imp.Phase, imp.ErrorCode, imp.ErrorMessage = &o, &done, code, msg
-	s.announce(ctx, imp)
 	return nil
 }
 
@@ -463,7 +480,13 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 			"options": imp.Options, "counts": counts}); err != nil {
 			return err
 		}
-		return events.NotifyPgx(ctx, tx, events.Event{Org: imp.OrgID, Topic: records.TopicFor(t.ID), Kind: records.ChangeBulk, ID: imp.ID.String()})
+		if err := events.NotifyPgx(ctx, tx, events.Event{Org: imp.OrgID, Topic: records.TopicFor(t.ID), Kind: records.ChangeBulk, ID: imp.ID.String()}); err != nil {
+			return err
+		}
+		ended := *imp
+		succeeded, done := Succeeded, PhaseDone
+		ended.Outcome, ended.Phase = &succeeded, &done
+		return announceOn(ctx, tx, &ended)
 	})
 	if err != nil {
 		return err
@@ -472,7 +495,6 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 		succeeded, done := Succeeded, PhaseDone
 		imp.Outcome, imp.Phase = &succeeded, &done
 	}
-	s.announce(ctx, imp)
 	if refused == nil && s.invitations != nil && (imp.Options.SendInvitations || imp.Options.NotifyRemoved) {
 		s.invitations.Kick(ctx)
 	}
@@ -529,7 +551,7 @@ func (s *Service) commitRefusal(ctx context.Context, tx pgx.Tx, imp *Import, c C
 	}
 	failed, done := Failed, PhaseDone
 	imp.Outcome, imp.Phase, imp.ErrorCode, imp.ErrorMessage = &failed, &done, string(why.Code), why.Error()
-	return nil
+	return announceOn(ctx, tx, imp)
 }
 
 // sqlRow adapts a database/sql transaction to rowQuerier.
