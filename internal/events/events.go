@@ -96,11 +96,14 @@ func (e *Event) Shared(key any, compute func() any) any {
 	return r.value
 }
 
+// Execer runs a statement: a pgx pool, connection or transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
 // NotifyPgx is Notify for code that holds a pgx transaction (or, outside a
 // transaction, for immediate delivery).
-func NotifyPgx(ctx context.Context, db interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}, ev Event) error {
+func NotifyPgx(ctx context.Context, db Execer, ev Event) error {
 	payload, err := json.Marshal(ev)
 	if err != nil {
 		return fmt.Errorf("events: encode: %w", err)

@@ -115,14 +115,18 @@ func (s *Service) fail(ctx context.Context, e *Export, code, msg string) error {
 				WHERE id = $1`, e.ID, code, msg); err != nil {
 			return fmt.Errorf("exports: record failure: %w", err)
 		}
-		return audit.WritePgx(ctx, tx, audit.Event{OrgID: e.OrgID, Action: "export.fail", TargetKind: "export", TargetID: e.ID.String(),
-			Details: map[string]any{"fileName": e.FileName, "code": code, "reason": msg}})
+		if err := audit.WritePgx(ctx, tx, audit.Event{OrgID: e.OrgID, Action: "export.fail", TargetKind: "export", TargetID: e.ID.String(),
+			Details: map[string]any{"fileName": e.FileName, "code": code, "reason": msg}}); err != nil {
+			return err
+		}
+		failed := *e
+		failed.Status, failed.ErrorCode, failed.Error = Failed, &code, &msg
+		return announceOn(ctx, tx, &failed)
 	})
 	if err != nil {
 		return err
 	}
 	e.Status, e.ErrorCode, e.Error = Failed, &code, &msg
-	s.announce(ctx, e)
 	return nil
 }
 
@@ -235,14 +239,16 @@ func (s *Service) run(ctx context.Context, e *Export) error {
 		Details: details}); err != nil {
 		return err
 	}
-	if err := save.Commit(ctx); err != nil {
-		return fmt.Errorf("exports: commit: %w", err)
-	}
-	done, err := s.get(ctx, s.db.Pool, e.OrgID, e.ID)
+	done, err := s.get(ctx, save, e.OrgID, e.ID)
 	if err != nil {
 		return err
 	}
-	s.announce(ctx, done)
+	if err := announceOn(ctx, save, done); err != nil {
+		return err
+	}
+	if err := save.Commit(ctx); err != nil {
+		return fmt.Errorf("exports: commit: %w", err)
+	}
 	return nil
 }
 

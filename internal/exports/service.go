@@ -404,8 +404,17 @@ func (s *Service) Watch(ctx context.Context, broker *events.Broker, id uuid.UUID
 
 // announce tells subscribers where the export stands.
 func (s *Service) announce(ctx context.Context, e *Export) {
-	data, _ := json.Marshal(ProgressOf(e))
-	if err := events.NotifyPgx(ctx, s.db.Pool, events.Event{Org: e.OrgID, Topic: TopicFor(e.ID), Kind: "PROGRESS", ID: e.ID.String(), Data: data}); err != nil {
+	if err := announceOn(ctx, s.db.Pool, e); err != nil {
 		s.log.Warn("export progress not announced", "export", e.ID, "err", err)
 	}
+}
+
+// announceOn sends e's progress on db. On a transaction PostgreSQL
+// delivers it at the commit: an export's end is announced by the
+// transaction that records it, so no subscriber can miss a recorded end
+// (a process killed between a commit and a separate announcement would
+// leave them waiting on a running export for good).
+func announceOn(ctx context.Context, db events.Execer, e *Export) error {
+	data, _ := json.Marshal(ProgressOf(e))
+	return events.NotifyPgx(ctx, db, events.Event{Org: e.OrgID, Topic: TopicFor(e.ID), Kind: "PROGRESS", ID: e.ID.String(), Data: data})
 }

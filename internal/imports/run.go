@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/riverqueue/river"
 
 	"github.com/lintel/lintel/internal/apperr"
@@ -74,9 +73,7 @@ func (s *Service) announce(ctx context.Context, imp *Import) {
 // transaction that records it, so no subscriber can miss a recorded end
 // (a process killed, or a job's context ended, between a commit and a
 // separate announcement would leave them at the previous phase for good).
-func announceOn(ctx context.Context, db interface {
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}, imp *Import) error {
+func announceOn(ctx context.Context, db events.Execer, imp *Import) error {
 	data, _ := json.Marshal(ProgressOf(imp))
 	return events.NotifyPgx(ctx, db, events.Event{Org: imp.OrgID, Topic: TopicFor(imp.ID), Kind: "PROGRESS", ID: imp.ID.String(), Data: data})
 }
