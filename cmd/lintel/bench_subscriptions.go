@@ -57,6 +57,10 @@ type subscriptionBenchResult struct {
 	BytesPerSub    float64      `json:"serverRssBytesPerSubscriber"`  // RSS after a GC, per subscriber
 	LivePerSub     float64      `json:"serverLiveBytesPerSubscriber"` // Go heap in use + stacks after a GC, per subscriber
 	PerEvent       []string     `json:"perEvent"`                     // each event: when it was published, its delivery p50 and max
+	// ServerCPUSeconds is the server's CPU time (user + system) from the
+	// import's start to the last subscriber's final event: the fan-outs,
+	// the kernel's work on their writes, and the import job's own share.
+	ServerCPUSeconds float64 `json:"serverCpuSeconds"`
 }
 
 // subscriptionBenchQuery is what each subscriber asks for.
@@ -174,6 +178,11 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 	if err != nil {
 		return nil, err
 	}
+	cpuBefore, err := srv.cpuTime()
+	if err != nil {
+		stopListening()
+		return nil, err
+	}
 	if err := api.startImport(ctx, imp.ID, map[string]any{"archive": 0, "delete": 0}); err != nil {
 		stopListening()
 		return nil, err
@@ -188,6 +197,12 @@ func runSubscriptionBench(ctx context.Context, subscribers, rows int, dbURL, mas
 			return nil, ctx.Err()
 		}
 	}
+	cpuAfter, err := srv.cpuTime()
+	if err != nil {
+		stopListening()
+		return nil, err
+	}
+	res.ServerCPUSeconds = (cpuAfter - cpuBefore).Seconds()
 	// The subscribers' copy of the last event may overtake the bench's own.
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if evs := seen(); len(evs) > 0 && evs[len(evs)-1].key.final() {
@@ -802,6 +817,32 @@ func startBenchServer(ctx context.Context, dbURL, masterKey string) (*benchServe
 	mu.Lock()
 	defer mu.Unlock()
 	return nil, fmt.Errorf("%s serve did not become ready:\n%s", exe, strings.Join(tail, "\n"))
+}
+
+// cpuTime is the CPU time (user + system) the server has used so far,
+// from /proc/PID/stat, in clock ticks of 1/100 s (USER_HZ, which Linux
+// fixes at 100 for every architecture Go runs on).
+func (s *benchServer) cpuTime() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("server CPU time: %w", err)
+	}
+	// The fields after the command name, which is in parentheses and may
+	// hold anything: state, ppid, …; utime and stime are the 12th and 13th.
+	i := bytes.LastIndexByte(b, ')')
+	fields := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(fields) < 13 {
+		return 0, fmt.Errorf("server CPU time: unexpected /proc stat %q", b)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		n, err := strconv.ParseInt(f, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("server CPU time: %w", err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond, nil
 }
 
 func (s *benchServer) stop() {
