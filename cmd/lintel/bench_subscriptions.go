@@ -341,9 +341,9 @@ func (w *wsClients) loop() {
 			// Read in batches: a loop waiting in epoll_wait is woken by the
 			// kernel, on the server's time, for nearly every message of a
 			// fan-out, which a client on another machine would not cost
-			// it. A pause after each batch lets messages gather instead;
-			// it can only add to the latencies measured, by at most the
-			// pause.
+			// it. A pause after each batch lets messages gather instead.
+			// Their arrival times are the kernel's, which the pause does
+			// not move (but see arrivedAt on two messages read at once).
 			ts := syscall.NsecToTimespec(int64(readBatchPause))
 			_ = syscall.Nanosleep(&ts, nil)
 		}
@@ -356,6 +356,11 @@ func (w *wsClients) subscribeProgress(ctx context.Context, addr, token, importID
 	fd, err := dialWebSocket(ctx, addr, "/graphql", "graphql-transport-ws")
 	if err != nil {
 		return nil, err
+	}
+	// Every read then tells when its bytes reached the socket.
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_TIMESTAMPNS, 1); err != nil {
+		_ = syscall.Close(fd)
+		return nil, fmt.Errorf("SO_TIMESTAMPNS: %w", err)
 	}
 	s := &benchSubscriber{fd: fd, done: make(chan struct{}), firstMsg: make(chan struct{})}
 	w.mu.Lock()
@@ -487,7 +492,8 @@ func appendClientFrame(b []byte, opcode byte, payload []byte) []byte {
 // one read leaves comes back at the next epoll_wait) and handles every
 // whole frame in it.
 func (s *benchSubscriber) readable(w *wsClients, buf []byte) {
-	n, err := syscall.Read(s.fd, buf)
+	var oob [64]byte
+	n, oobn, _, _, err := syscall.Recvmsg(s.fd, buf, oob[:], 0)
 	switch {
 	case err == syscall.EAGAIN || err == syscall.EINTR:
 		return
@@ -498,7 +504,7 @@ func (s *benchSubscriber) readable(w *wsClients, buf []byte) {
 		s.end(w, io.EOF)
 		return
 	}
-	now := time.Now()
+	at := arrivedAt(oob[:oobn])
 	data := buf[:n]
 	if len(s.partial) > 0 {
 		s.partial = append(s.partial, data...)
@@ -514,9 +520,30 @@ func (s *benchSubscriber) readable(w *wsClients, buf []byte) {
 			break
 		}
 		data = data[size:]
-		s.frame(w, first&0x80 != 0, first&0x0f, bytes.Clone(payload), now)
+		s.frame(w, first&0x80 != 0, first&0x0f, bytes.Clone(payload), at)
 	}
 	s.partial = append(s.partial[:0], data...)
+}
+
+// arrivedAt is when the bytes a read returned reached the socket: the
+// kernel's receive timestamp (SO_TIMESTAMPNS) in the read's control
+// messages, or now if there is none. It leaves out of the latency how long
+// the message then waited for this loop (its pause, the scheduler), which
+// a subscriber on another machine would not add to the server's delivery.
+// For TCP it is the arrival of the newest data the read took (the kernel
+// merges segments waiting in a socket, timestamp included), so a read
+// that takes two messages dates the first no earlier than it came: the
+// error can only add to the latency.
+func arrivedAt(oob []byte) time.Time {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, m := range msgs {
+			if m.Header.Level == syscall.SOL_SOCKET && m.Header.Type == syscall.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+				return time.Unix(int64(binary.NativeEndian.Uint64(m.Data)), int64(binary.NativeEndian.Uint64(m.Data[8:])))
+			}
+		}
+	}
+	return time.Now()
 }
 
 // nextServerFrame parses the frame at the start of b: its size (0 when b
