@@ -29,7 +29,9 @@ const benchAllUsage = `usage: lintel bench all [flags]
 Runs every scenario on one database and prints one table: each row a figure,
 the limit it is compared with (measured in the same run), the ratio and the
 target. The defaults are the full run (about 20 minutes on 2 cores); small
-sizes make a smoke test.
+sizes make a smoke test. Between scenarios the database is vacuumed and
+checkpointed, so that none is measured while PostgreSQL catches up on the
+one before.
 
   import         a SYNC + ARCHIVE import of --import-rows rows through the API vs
                  (a) COPY of the file and (b) hand-written COPY + UPDATE/INSERT/archive;
