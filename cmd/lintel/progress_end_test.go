@@ -103,7 +103,7 @@ func TestSubscribersHearAnEndEvenIfTheReplicaDiesAfterCommittingIt(t *testing.T)
 			func() { close(tracer.exportStarts) },
 			func(p map[string]any) bool { return p["status"] != "QUEUED" && p["status"] != "RUNNING" })
 		require.Equal(t, "SUCCEEDED", got[len(got)-1]["status"], "%v", got)
-		require.Equal(t, 2.0, got[len(got)-1]["rowCount"])
+		require.Equal(t, 2.0, got[len(got)-1]["rowCount"], "the two records the first import created")
 	})
 	require.Zero(t, tracer.lost.Load(), "an end was announced after its commit")
 }
