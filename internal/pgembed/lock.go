@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrDataDirInUse matches (errors.Is) the error Start returns when another
@@ -36,7 +37,31 @@ func (e *InUseError) Unwrap() error { return ErrDataDirInUse }
 // when the process dies, however it dies, so kill -9 never leaves a stale
 // lock. The descriptor is close-on-exec (Go's default), so the postmaster
 // never inherits the lock; an orphaned postmaster is dealt with separately.
+//
+// A lock this process has just released can still be held for a moment:
+// a flock belongs to the open file description, and a child that another
+// goroutine is starting (fork, then exec) holds a copy of every descriptor
+// until its exec closes the close-on-exec ones. A failed Start followed at
+// once by another (or a Stop and a restart) while the process starts other
+// children would then find its own pid in the lock, so a lock that names
+// this process is tried again for ownLockGrace before it is reported in
+// use: long enough for any fork to reach its exec, short enough that a
+// second Server in this process still fails fast.
 func lockDataDir(dataDir string) (*os.File, error) {
+	for deadline := time.Now().Add(ownLockGrace); ; time.Sleep(10 * time.Millisecond) {
+		f, err := tryLockDataDir(dataDir)
+		var inUse *InUseError
+		if errors.As(err, &inUse) && inUse.PID == os.Getpid() && time.Now().Before(deadline) {
+			continue
+		}
+		return f, err
+	}
+}
+
+const ownLockGrace = time.Second
+
+// tryLockDataDir is one attempt of lockDataDir.
+func tryLockDataDir(dataDir string) (*os.File, error) {
 	path := filepath.Join(dataDir, "lintel.lock")
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {

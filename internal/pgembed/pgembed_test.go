@@ -158,6 +158,31 @@ func TestRestartKeepsData(t *testing.T) {
 	}
 }
 
+// A lock this process released is still held while a child being started
+// holds a copy of its descriptor (between fork and exec; here a child that
+// keeps it on purpose for a moment): taking the lock again waits for it
+// rather than calling the directory in use by this very process.
+func TestALockReleasedButStillHeldByAStartingChildIsWaitedFor(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	f, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command("sleep", "0.3")
+	child.ExtraFiles = []*os.File{f}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Wait() }()
+	_ = f.Close()
+	again, err := lockDataDir(dir)
+	if err != nil {
+		t.Fatalf("the lock was released: %v", err)
+	}
+	_ = again.Close()
+}
+
 func TestSecondStartFails(t *testing.T) {
 	requireBinaries(t)
 	t.Parallel()
