@@ -22,6 +22,8 @@ package graph
 import (
 	"context"
 	"io"
+	"iter"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -263,16 +265,7 @@ func (w *pageWriter) connection(sel *pageSelection, c *model.CardRecordConnectio
 	return w.object(sel, func(f *pageField) bool {
 		switch f.name {
 		case "edges":
-			w.buf = append(w.buf, '[')
-			for i := range c.Edges {
-				if i > 0 {
-					w.buf = append(w.buf, ',')
-				}
-				if !w.edge(f.sub, &c.Edges[i]) {
-					return false
-				}
-			}
-			w.buf = append(w.buf, ']')
+			return writeList(w, slices.Values(c.Edges), func(e model.CardRecordEdge) bool { return w.edge(f.sub, &e) })
 		case "pageInfo":
 			return c.PageInfo != nil && w.pageInfo(f.sub, c.PageInfo)
 		case "totalCount":
@@ -337,16 +330,7 @@ func (w *pageWriter) record(sel *pageSelection, rec *records.Record) bool {
 			if !ok {
 				return false
 			}
-			w.buf = append(w.buf, '[')
-			first := true
-			for v := range fieldValues(t, rec) {
-				if !first {
-					w.buf = append(w.buf, ',')
-				}
-				first = false
-				w.fieldValue(f.sub, &v)
-			}
-			w.buf = append(w.buf, ']')
+			writeList(w, fieldValues(t, rec), func(v model.FieldValue) bool { w.fieldValue(f.sub, &v); return true })
 		case "field":
 			v, err := resolve.Field(w.ctx, rec, f.arg)
 			if err != nil {
@@ -394,6 +378,25 @@ func (w *pageWriter) record(sel *pageSelection, rec *records.Record) bool {
 		}
 		return true
 	})
+}
+
+// writeList writes items as a JSON array, each written by item, and
+// reports whether every item could be written (it stops at the first that
+// could not).
+func writeList[T any](w *pageWriter, items iter.Seq[T], item func(T) bool) bool {
+	w.buf = append(w.buf, '[')
+	first := true
+	for v := range items {
+		if !first {
+			w.buf = append(w.buf, ',')
+		}
+		first = false
+		if !item(v) {
+			return false
+		}
+	}
+	w.buf = append(w.buf, ']')
+	return true
 }
 
 func (w *pageWriter) fieldValue(sel *pageSelection, v *model.FieldValue) {
@@ -457,14 +460,7 @@ func (w *pageWriter) templateObject(sel *pageSelection, t *templates.Template) b
 		case "description":
 			w.buf = appendJSONString(w.buf, t.Description)
 		case "fields":
-			w.buf = append(w.buf, '[')
-			for i := range t.Fields {
-				if i > 0 {
-					w.buf = append(w.buf, ',')
-				}
-				w.templateField(f.sub, &t.Fields[i])
-			}
-			w.buf = append(w.buf, ']')
+			writeList(w, slices.Values(t.Fields), func(tf templates.Field) bool { w.templateField(f.sub, &tf); return true })
 		case "symbology":
 			w.buf = appendJSONString(w.buf, string(t.Symbology))
 		case "cardIdFormat":

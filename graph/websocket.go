@@ -454,11 +454,7 @@ func (s *wsSub) next(resp *graphql.Response) {
 	if s.stopped.Load() {
 		return
 	}
-	if dataOnly(resp) {
-		s.nextData(resp.Data)
-		return
-	}
-	s.c.write(nextMessage(s.id, resp))
+	_ = s.c.socket.writeText(func(room []byte) []byte { return appendNext(room, s.id, resp) })
 }
 
 // nextData writes a next message carrying data and nothing else, built
@@ -475,17 +471,18 @@ func dataOnly(resp *graphql.Response) bool {
 	return len(resp.Errors) == 0 && len(resp.Extensions) == 0 && resp.Label == "" && resp.Path == nil && resp.HasNext == nil && len(resp.Data) > 0
 }
 
-// nextMessage encodes a next message. The common case — data and nothing
-// else — is put together around gqlgen's already compact JSON: encoding it
-// with encoding/json would compact it twice more (the response, then the
-// message), which at thousands of subscribers is a good part of a fan-out.
-func nextMessage(id string, resp *graphql.Response) []byte {
+// appendNext appends the next message for id carrying resp to b. The
+// common case — data and nothing else — is put together around gqlgen's
+// already compact JSON: encoding it with encoding/json would compact it
+// twice more (the response, then the message), which at thousands of
+// subscribers is a good part of a fan-out.
+func appendNext(b []byte, id string, resp *graphql.Response) []byte {
 	if dataOnly(resp) {
-		return appendNextData(make([]byte, 0, len(resp.Data)+len(id)+48), id, resp.Data)
+		return appendNextData(b, id, resp.Data)
 	}
 	payload, _ := json.Marshal(resp)
-	b, _ := json.Marshal(wsMessage{ID: id, Type: "next", Payload: payload})
-	return b
+	m, _ := json.Marshal(wsMessage{ID: id, Type: "next", Payload: payload})
+	return append(b, m...)
 }
 
 // appendNextData appends the next message for id carrying data to b.

@@ -11,7 +11,7 @@ import (
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
-// nextMessage's fast path must say exactly what encoding/json would.
+// appendNext's fast path must say exactly what encoding/json would.
 func TestNextMessageEncodesLikeEncodingJSON(t *testing.T) {
 	for _, c := range []struct {
 		id   string
@@ -27,7 +27,7 @@ func TestNextMessageEncodesLikeEncodingJSON(t *testing.T) {
 		want, err := json.Marshal(wsMessage{ID: c.id, Type: "next", Payload: payload})
 		require.NoError(t, err)
 		var got, expected any
-		require.NoError(t, json.Unmarshal(nextMessage(c.id, c.resp), &got), "%s: valid JSON", c.id)
+		require.NoError(t, json.Unmarshal(appendNext(nil, c.id, c.resp), &got), "%s: valid JSON", c.id)
 		require.NoError(t, json.Unmarshal(want, &expected))
 		require.Equal(t, expected, got, c.id)
 	}

@@ -857,8 +857,11 @@ func (s *benchServer) cpuTime() (time.Duration, error) {
 	// The fields after the command name, which is in parentheses and may
 	// hold anything: state, ppid, …; utime and stime are the 12th and 13th.
 	i := bytes.LastIndexByte(b, ')')
-	fields := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(fields) < 13 {
+	var fields []string
+	if i >= 0 {
+		fields = strings.Fields(string(b[i+1:]))
+	}
+	if len(fields) < 13 {
 		return 0, fmt.Errorf("server CPU time: unexpected /proc stat %q", b)
 	}
 	var ticks int64

@@ -7,11 +7,11 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/uptrace/bun"
 
 	"github.com/lintel/lintel/internal/apperr"
@@ -43,8 +43,7 @@ type Signer struct {
 	// and parsing and checking it again was a twentieth of a request.
 	// Only a token that verified is kept, under its exact text, so the
 	// answer is the one checking it again would give.
-	mu       sync.Mutex
-	verified map[string]verifiedToken
+	verified *lru.Cache[string, verifiedToken]
 }
 
 type verifiedToken struct {
@@ -55,7 +54,7 @@ type verifiedToken struct {
 // tokenLeeway is the clock difference between replicas tolerated.
 const tokenLeeway = 5 * time.Second
 
-// verifiedTokens bounds the cache; past it, it starts again empty.
+// verifiedTokens bounds the cache; past it, the least recently used go.
 const verifiedTokens = 10000
 
 // NewSigner returns a signer using key (at least 32 bytes).
@@ -63,7 +62,11 @@ func NewSigner(key []byte, ttl time.Duration) (*Signer, error) {
 	if len(key) < 32 {
 		return nil, errors.New("auth: access-token signing key must be at least 32 bytes")
 	}
-	return &Signer{key: key, ttl: ttl, now: time.Now, verified: map[string]verifiedToken{}}, nil
+	verified, err := lru.New[string, verifiedToken](verifiedTokens)
+	if err != nil {
+		return nil, fmt.Errorf("auth: token cache: %w", err)
+	}
+	return &Signer{key: key, ttl: ttl, now: time.Now, verified: verified}, nil
 }
 
 // Issue returns a signed access token for p and its expiry.
@@ -94,10 +97,7 @@ func (s *Signer) Issue(p *caller.Principal) (string, time.Time, error) {
 // Verify parses an access token and returns its principal, or an
 // UNAUTHENTICATED error.
 func (s *Signer) Verify(token string) (*caller.Principal, error) {
-	s.mu.Lock()
-	hit, ok := s.verified[token]
-	s.mu.Unlock()
-	if ok && s.now().Before(hit.expires) {
+	if hit, ok := s.verified.Get(token); ok && s.now().Before(hit.expires) {
 		p := hit.principal
 		return &p, nil
 	}
@@ -105,12 +105,7 @@ func (s *Signer) Verify(token string) (*caller.Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if len(s.verified) >= verifiedTokens {
-		clear(s.verified)
-	}
-	s.verified[token] = verifiedToken{principal: *p, expires: expires}
-	s.mu.Unlock()
+	s.verified.Add(token, verifiedToken{principal: *p, expires: expires})
 	return p, nil
 }
 

@@ -110,7 +110,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 
 // fail records that the export ended without a file, with its audit event.
 func (s *Service) fail(ctx context.Context, e *Export, code, msg string) error {
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE exports SET status = 'FAILED', error_code = $2, error_message = $3, finished_at = now(), updated_at = now()
 				WHERE id = $1`, e.ID, code, msg); err != nil {
 			return fmt.Errorf("exports: record failure: %w", err)
@@ -119,15 +119,9 @@ func (s *Service) fail(ctx context.Context, e *Export, code, msg string) error {
 			Details: map[string]any{"fileName": e.FileName, "code": code, "reason": msg}}); err != nil {
 			return err
 		}
-		failed := *e
-		failed.Status, failed.ErrorCode, failed.Error = Failed, &code, &msg
-		return announceOn(ctx, tx, &failed)
+		e.Status, e.ErrorCode, e.Error = Failed, &code, &msg
+		return announceOn(ctx, tx, e)
 	})
-	if err != nil {
-		return err
-	}
-	e.Status, e.ErrorCode, e.Error = Failed, &code, &msg
-	return nil
 }
 
 // statementFor builds the statement of e's export as things are now.

@@ -327,7 +327,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[JobArgs]) error {
 }
 
 func (s *Service) finish(ctx context.Context, imp *Import, o Outcome, code, msg string) error {
-	err := pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
+	return pgx.BeginFunc(ctx, s.db.Pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `UPDATE imports SET outcome = $2, phase = 'DONE', error_code = $3, error_message = $4, finished_at = now(), updated_at = now() WHERE id = $1`,
 			imp.ID, o, code, msg); err != nil {
 			return fmt.Errorf("imports: record outcome: %w", err)
@@ -336,17 +336,10 @@ func (s *Service) finish(ctx context.Context, imp *Import, o Outcome, code, msg 
 		if err := s.audit(ctx, tx, imp, action, map[string]any{"fileName": imp.FileName, "sha256": fmt.Sprintf("%x", imp.FileSHA256), "code": code, "reason": msg}); err != nil {
 			return err
 		}
-		ended := *imp
 		done := PhaseDone
-		ended.Outcome, ended.Phase, ended.ErrorCode, ended.ErrorMessage = &o, &done, code, msg
-		return announceOn(ctx, tx, &ended)
+		imp.Outcome, imp.Phase, imp.ErrorCode, imp.ErrorMessage = &o, &done, code, msg
+		return announceOn(ctx, tx, imp)
 	})
-	if err != nil {
-		return err
-	}
-	done := PhaseDone
-	imp.Outcome, imp.Phase, imp.ErrorCode, imp.ErrorMessage = &o, &done, code, msg
-	return nil
 }
 
 func (s *Service) cancelRequested(ctx context.Context, id uuid.UUID) bool {
@@ -480,17 +473,12 @@ func (s *Service) run(ctx context.Context, imp *Import) error {
 		if err := events.NotifyPgx(ctx, tx, events.Event{Org: imp.OrgID, Topic: records.TopicFor(t.ID), Kind: records.ChangeBulk, ID: imp.ID.String()}); err != nil {
 			return err
 		}
-		ended := *imp
 		succeeded, done := Succeeded, PhaseDone
-		ended.Outcome, ended.Phase = &succeeded, &done
-		return announceOn(ctx, tx, &ended)
+		imp.Outcome, imp.Phase = &succeeded, &done
+		return announceOn(ctx, tx, imp)
 	})
 	if err != nil {
 		return err
-	}
-	if refused == nil {
-		succeeded, done := Succeeded, PhaseDone
-		imp.Outcome, imp.Phase = &succeeded, &done
 	}
 	if refused == nil && s.invitations != nil && (imp.Options.SendInvitations || imp.Options.NotifyRemoved) {
 		s.invitations.Kick(ctx)

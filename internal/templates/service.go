@@ -10,11 +10,11 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/uptrace/bun"
@@ -78,7 +78,7 @@ func (r *row) template() (*Template, error) {
 	t := &Template{ID: r.ID, OrgID: r.OrgID, Name: r.Name, Description: r.Description, Symbology: Symbology(r.Symbology),
 		CardIDFormat: cardid.Format(r.CardIDFormat), UniqueIdentifierKind: IdentifierKind(r.UniqueIdentifierKind),
 		DefaultValidityDays: r.DefaultValidityDays, Version: r.Version, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	fields, err := decodedFields.get(r.ID, r.Fields)
+	fields, err := fieldsOf(r.ID, r.Fields)
 	if err != nil {
 		return nil, fmt.Errorf("templates: decode fields of %s: %w", r.ID, err)
 	}
@@ -91,26 +91,26 @@ func (r *row) template() (*Template, error) {
 // the fields again was half the cost of that read; the stored JSON is
 // compared byte for byte, so a changed template is decoded afresh. The
 // slices are shared between callers: a Template's Fields are read-only.
-var decodedFields = fieldsCache{byTemplate: map[uuid.UUID]cachedFields{}}
-
-type fieldsCache struct {
-	mu         sync.Mutex
-	byTemplate map[uuid.UUID]cachedFields
-}
+var decodedFields = func() *lru.Cache[uuid.UUID, cachedFields] {
+	c, err := lru.New[uuid.UUID, cachedFields](fieldsCacheSize)
+	if err != nil {
+		panic(err) // only a size below one fails
+	}
+	return c
+}()
 
 type cachedFields struct {
 	raw    []byte
 	fields []Field
 }
 
-// fieldsCacheSize bounds the cache; past it, it starts again empty.
+// fieldsCacheSize bounds the cache; past it, the least recently used go.
 const fieldsCacheSize = 4096
 
-func (c *fieldsCache) get(id uuid.UUID, raw []byte) ([]Field, error) {
-	c.mu.Lock()
-	hit, ok := c.byTemplate[id]
-	c.mu.Unlock()
-	if ok && bytes.Equal(hit.raw, raw) {
+// fieldsOf decodes raw, template id's stored fields, or returns what it
+// decoded from the same bytes before.
+func fieldsOf(id uuid.UUID, raw []byte) ([]Field, error) {
+	if hit, ok := decodedFields.Get(id); ok && bytes.Equal(hit.raw, raw) {
 		return hit.fields, nil
 	}
 	var fields []Field
@@ -120,12 +120,7 @@ func (c *fieldsCache) get(id uuid.UUID, raw []byte) ([]Field, error) {
 	// Capacity equal to length: an append by a caller copies, never
 	// writes into the shared array.
 	fields = slices.Clip(fields)
-	c.mu.Lock()
-	if len(c.byTemplate) >= fieldsCacheSize {
-		clear(c.byTemplate)
-	}
-	c.byTemplate[id] = cachedFields{raw: bytes.Clone(raw), fields: fields}
-	c.mu.Unlock()
+	decodedFields.Add(id, cachedFields{raw: bytes.Clone(raw), fields: fields})
 	return fields, nil
 }
 
